@@ -1,0 +1,21 @@
+"""lf-template-ext: serve LLaMA-Factory fine-tunes in exactly the prompt format they were trained on.
+
+Importing this package imports neither torch nor LLaMA-Factory (CONTRACTS.md); the heavy
+imports happen inside the functions that need them.
+"""
+
+from ._version import __version__
+from .api import compile_jinja, verify
+from .errors import BadInputError, LFTemplateExtError, UnsupportedLFVersionError, UnsupportedTemplateError
+from .options import TemplateOptions
+
+__all__ = [
+    "__version__",
+    "compile_jinja",
+    "verify",
+    "TemplateOptions",
+    "BadInputError",
+    "LFTemplateExtError",
+    "UnsupportedLFVersionError",
+    "UnsupportedTemplateError",
+]
