@@ -288,7 +288,9 @@ def _run_lf_fix(tmod: Any, name: str, tpl_copy: Any, tok_copy: Any, options: Tem
         original = tmod.TEMPLATES
         tmod.TEMPLATES = {**original, name: tpl_copy}
         try:
-            return tmod.get_template_and_fix_tokenizer(tok_copy, _data_args(name, options))
+            # the hook wraps LF's function to record training/export state; our own calls bypass it
+            fix = getattr(tmod.get_template_and_fix_tokenizer, "__wrapped__", tmod.get_template_and_fix_tokenizer)
+            return fix(tok_copy, _data_args(name, options))
         finally:
             tmod.TEMPLATES = original
 

@@ -1,0 +1,125 @@
+"""``lf-template repair``: make a model dir (or a GGUF) serve its training format."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .common import add_template_options, resolve_template
+
+HELP = "write the training-format template, stop ids and engine files into a model dir or GGUF (with a backup)"
+DESCRIPTION = """\
+Repair an existing checkpoint, merged model, LF saves/ dir or HF cache snapshot without re-running
+`llamafactory-cli export`: writes the compiled template into tokenizer_config.json and
+chat_template.jinja (identical text), generation_config.json eos_token_id = tokenizer eos + the template's
+stop ids, the tokenizer's extra special tokens, SERVING.md (exact serve commands per engine),
+alignment_report.json, and the engine files you ask for.
+
+Every file is backed up first into MODEL_DIR/.lf-template-backups/<UTC timestamp>/ (with a manifest),
+replaced atomically, never written through a symlink (an HF cache snapshot's links are replaced by files,
+the shared blobs stay untouched). Running it again changes nothing and says so. An interrupted run is
+rolled back by the next run or by `lf-template restore`.
+
+examples:
+  lf-template repair ./merged --template llama3 --dry-run      # unified diff, nothing written
+  lf-template repair ./merged --template llama3
+  lf-template repair ./merged --config train.yaml --engines vllm,ollama,lmdeploy
+  lf-template repair ./merged --template qwen3 --mode keep-native   # leave the template, report the mismatch
+  lf-template repair ./model-Q4_K_M.gguf --template qwen           # GGUF metadata (chat template, eos, add_bos)
+  lf-template restore ./merged                                 # undo
+"""
+
+
+def _engines(value: str) -> tuple[str, ...]:
+    from ..repair import ENGINES
+
+    items = tuple(v.strip() for v in value.split(",") if v.strip())
+    bad = [v for v in items if v not in ENGINES]
+    if bad:
+        raise argparse.ArgumentTypeError(f"unknown engine(s) {', '.join(bad)}; choose from {', '.join(ENGINES)}")
+    return items
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", metavar="MODEL_DIR|FILE.gguf", help="model dir to repair, or a .gguf file")
+    parser.add_argument(
+        "--engines",
+        type=_engines,
+        default=None,
+        metavar="LIST",
+        help="engine files to write besides the template: comma list of vllm,ollama,lmdeploy,gguf (default: vllm)",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=("fix", "keep-native"),
+        default=None,
+        help="fix (default): write the compiled template; keep-native: keep the model's template, still align "
+        "stop ids and write the report",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="print a unified diff of what would change; write nothing")
+    parser.add_argument("--trust-remote-code", action="store_true", help="allow tokenizers that ship code")
+    add_template_options(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    target = args.target
+    if target.endswith(".gguf"):
+        return _run_gguf(args)
+    from ..modeldir import inspect_dir
+
+    inspect_dir(target)  # bad input found before LF loads
+    resolved = resolve_template(args, model_dir=target)
+    from ..journal import recover
+    from ..record import read_record
+    from ..repair import plan_repair, stage_plan
+    from .output import print_report
+
+    record = read_record(target) or {}
+    mode = args.mode or "fix"
+    engines = args.engines or ("vllm",)
+    if not args.dry_run:
+        put_back = recover(target)
+        if put_back:
+            print(f"rolled back an interrupted earlier run: {', '.join(put_back)}", file=sys.stderr)
+    plan = plan_repair(
+        target,
+        resolved.template,
+        resolved.options,
+        mode=mode,
+        engines=engines,
+        cutoff_len=resolved.cutoff_len,
+        original_extra_tokens=record.get("extra_special_tokens"),
+        trust_remote_code=args.trust_remote_code,
+        base_model=record.get("model_name_or_path"),
+    )
+    for note in plan.notes:
+        print(f"note: {note}", file=sys.stderr)
+    txn = stage_plan(plan)
+    if args.dry_run:
+        diff = txn.diff()
+        sys.stdout.write(diff if diff else f"nothing to change: {target} already serves LF template {resolved.template!r}\n")
+        return 0
+    backup = txn.commit()
+    if backup is None:
+        print(f"nothing to change: {target} already serves LF template {resolved.template!r}")
+    else:
+        print(f"repaired {target} for LF template {resolved.template!r} ({mode}):")
+        for c in txn.changes:
+            print(f"  {c.kind:7s} {c.relpath}")
+        print(f"backup: {backup.path}  (undo with: lf-template restore {target})")
+    print("alignment after repair:")
+    print_report(plan.report, verbose=False)
+    return 0
+
+
+def _run_gguf(args: argparse.Namespace) -> int:
+    from ..errors import BadInputError
+
+    if not os.path.isfile(args.target):
+        raise BadInputError("no such GGUF file", path=args.target)
+    try:
+        from .gguf_cmd import repair_gguf_cli
+    except ImportError:
+        raise BadInputError("GGUF repair is not available in this build", path=args.target) from None
+    return repair_gguf_cli(args)
