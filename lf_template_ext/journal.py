@@ -305,6 +305,60 @@ class Transaction:
             raise BadInputError("backup directory is not writable; nothing was changed", path=self.backup_root)
 
 
+def _sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def swap_in(root: str, relpath: str, new_path: str, *, tool: str = "lf-template") -> BackupInfo:
+    """Replace a large file by renames only: original -> backup dir, ``new_path`` -> original.
+
+    For GGUF weights: nothing is copied, so the backup costs no space on the same file system.
+    Journaled like :class:`Transaction` (manifest ``pending`` until both renames are done), so
+    :func:`recover` can undo an interrupted swap.
+    """
+    root = os.path.abspath(root)
+    path = os.path.join(root, relpath)
+    stamp = _utc_stamp()
+    bdir = os.path.join(root, BACKUP_DIR, stamp)
+    os.makedirs(os.path.join(bdir, "files"), exist_ok=False)
+    backup_rel = os.path.join("files", relpath)
+    manifest = {
+        "manifest_version": MANIFEST_VERSION,
+        "tool": tool,
+        "created": stamp,
+        "root": root,
+        "status": "pending",
+        "files": {
+            relpath: {
+                "kind": "modify",
+                "moved": True,
+                "sha256_before": _sha256_file(path),
+                "sha256_after": _sha256_file(new_path),
+                "symlink": os.readlink(path) if os.path.islink(path) else None,
+                "backup": backup_rel,
+            }
+        },
+    }
+    write_text_atomic(os.path.join(bdir, MANIFEST), json.dumps(manifest, indent=2))
+    try:
+        _fault("replace", path)
+        os.replace(path, os.path.join(bdir, backup_rel))
+        _fault("replace", path)
+        os.replace(new_path, path)
+        fsync_dir(root)
+        manifest["status"] = "complete"
+        write_text_atomic(os.path.join(bdir, MANIFEST), json.dumps(manifest, indent=2))
+    except BaseException:
+        _put_back(root, bdir, manifest, only_if_after=False)
+        shutil.rmtree(bdir, ignore_errors=True)
+        raise
+    return BackupInfo(bdir, stamp, [relpath])
+
+
 # -- recovery and restore ---------------------------------------------------------------------
 
 
@@ -347,6 +401,13 @@ def _put_back(root: str, bdir: str, manifest: dict[str, Any], *, only_if_after: 
     restored = []
     for relpath, entry in sorted(manifest.get("files", {}).items()):
         path = os.path.join(root, relpath)
+        if entry.get("moved"):  # large file swapped by renames: move the original back
+            backup = os.path.join(bdir, entry["backup"])
+            if os.path.exists(backup):
+                os.replace(backup, path)
+                fsync_dir(os.path.dirname(path))
+                restored.append(relpath)
+            continue
         current = read_bytes(path)
         cur_sha = sha256(current) if current is not None else None
         if only_if_after and cur_sha != entry.get("sha256_after"):

@@ -58,6 +58,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "stop ids and write the report",
     )
     parser.add_argument("--dry-run", action="store_true", help="print a unified diff of what would change; write nothing")
+    parser.add_argument(
+        "--tokenizer",
+        metavar="DIR",
+        help="for a .gguf: the HF tokenizer dir it was converted from (default: the GGUF's own vocabulary, "
+        "read by transformers)",
+    )
     parser.add_argument("--trust-remote-code", action="store_true", help="allow tokenizers that ship code")
     add_template_options(parser)
 
