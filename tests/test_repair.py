@@ -288,3 +288,19 @@ def test_kill_minus_9_of_the_cli(llama_dir, tmp_path):
         again = cli("repair", str(target), "--template", "llama3")
         assert again.returncode == 0, again.stderr
         assert files(target) == new
+
+
+def test_repair_checkpoint_script_is_the_same_command(llama_dir, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(llama_dir, other)
+    script = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "repair_checkpoint.py"), str(llama_dir), "--template", "llama3"],
+        capture_output=True, text=True, cwd=REPO,
+    )
+    assert script.returncode == 0, script.stderr
+    assert cli_main(["repair", str(other), "--template", "llama3"]) == 0
+    for name in ("chat_template.jinja", "tokenizer_config.json", "generation_config.json", "alignment_report.json"):
+        assert (llama_dir / name).read_bytes() == (other / name).read_bytes(), name
+    bad = subprocess.run([sys.executable, str(REPO / "scripts" / "repair_checkpoint.py"), str(tmp_path / "nope"), "--template", "llama3"],
+                         capture_output=True, text=True, cwd=REPO)
+    assert bad.returncode == 2
