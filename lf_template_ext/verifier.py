@@ -205,8 +205,12 @@ def verify_template(
     jinja: Optional[str] = None,
     options: TemplateOptions = TemplateOptions(),
     frozen: Optional[_dt.datetime] = None,
+    prepared: Any = None,
 ) -> AlignmentReport:
     """See :func:`lf_template_ext.verify`.
+
+    ``prepared``: the result of ``lf_compat.prepare(template, tokenizer, options)`` when the caller
+    already has it (preparing copies the tokenizer, the dominant cost); it is only read.
 
     A conversation may carry ``"enable_thinking"``: it is then passed to the template as a
     render kwarg (as vLLM's ``chat_template_kwargs`` would) and LF's reference is encoded
@@ -218,7 +222,7 @@ def verify_template(
 
     frozen = frozen or _dt.datetime.now().replace(microsecond=0)
     conversations = probe_corpus() if conversations is None else conversations
-    base = lf_compat.prepare(template, tokenizer, options)
+    base = prepared if prepared is not None else lf_compat.prepare(template, tokenizer, options)
     if jinja is None:
         jinja = compile_spec(lf_compat.template_spec(base), lf_compat.tokenizer_facts(base.tokenizer))
     report = AlignmentReport(

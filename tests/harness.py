@@ -80,21 +80,31 @@ def template_markers(template: Any) -> list[str]:
     return out
 
 
-def harness_tokenizer(name: str) -> tuple[Any, str]:
-    """(tokenizer, label) to check LF template ``name`` with."""
-    from lf_template_ext import lf_compat
+@functools.lru_cache(maxsize=None)
+def _marked_qwen25() -> Any:
+    """Qwen2.5's tokenizer with the markers of *every* registered template added, built once.
 
-    template = lf_compat._template_module().TEMPLATES[name]
-    folder = FAMILY.get(name)
-    if folder is not None and (folder != QWEN25 or name.startswith(("qwen", "llava_next_qwen"))):
-        return fixture_tokenizer(folder), folder.split("--", 1)[1]
+    One shared tokenizer (instead of one per template) keeps the suite fast; a marker of another
+    template is harmless, since slot and probe text only contain their own template's markers.
+    """
+    from lf_template_ext import lf_compat
     from lf_template_ext.lf_compat import copy_tokenizer
 
     tok = copy_tokenizer(fixture_tokenizer(QWEN25))
-    markers = [m for m in template_markers(template) if m not in tok.get_added_vocab()]
-    if markers:
-        tok.add_special_tokens({"additional_special_tokens": markers}, replace_extra_special_tokens=False)
-    return tok, "qwen2.5+markers"
+    markers: list[str] = []
+    for template in lf_compat._template_module().TEMPLATES.values():
+        markers += [m for m in template_markers(template) if m not in markers]
+    new = [m for m in markers if m not in tok.get_added_vocab()]
+    tok.add_special_tokens({"additional_special_tokens": new}, replace_extra_special_tokens=False)
+    return tok
+
+
+def harness_tokenizer(name: str) -> tuple[Any, str]:
+    """(tokenizer, label) to check LF template ``name`` with."""
+    folder = FAMILY.get(name)
+    if folder is not None and (folder != QWEN25 or name.startswith(("qwen", "llava_next_qwen"))):
+        return fixture_tokenizer(folder), folder.split("--", 1)[1]
+    return _marked_qwen25(), "qwen2.5+markers"
 
 
 # -- coverage table ---------------------------------------------------------------------------

@@ -19,7 +19,8 @@ import pytest
 from harness import FROZEN
 from tiny_models import LLAMA31, build_lora_adapter, build_tiny_model, read_json, write_yaml
 
-pytestmark = pytest.mark.slow
+# One xdist worker builds the tiny model and runs every export against it.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("export_e2e")]
 
 
 @pytest.fixture(scope="module")

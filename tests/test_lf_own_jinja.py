@@ -27,10 +27,10 @@ def test_lf_own_jinja_vs_compiled(qwen25):
         except ValueError:  # dict slots: LF logs "Cannot add this chat template" and keeps the native one
             lf_jinja = None
         if lf_jinja is not None:
-            full = [c for c in verify_template(name, qwen25, convs, jinja=lf_jinja).cases if c.id.endswith("/full")]
+            full = [c for c in verify_template(name, qwen25, convs, jinja=lf_jinja, prepared=prepared).cases if c.id.endswith("/full")]
             lf_exact += all(c.status == "identical" for c in full)
         try:
-            ours = verify_template(name, qwen25, convs).cases
+            ours = verify_template(name, qwen25, convs, prepared=prepared).cases
         except Exception:  # chatglm3/yuan dict slots need their family's tokens: covered in test_coverage
             continue
         full = [c for c in ours if c.id.endswith("/full")]
