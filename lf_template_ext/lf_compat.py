@@ -125,8 +125,13 @@ def capabilities() -> Capabilities:
     )
 
 
+#: Names this package registers in LF's ``TEMPLATES`` (native mode): not LF templates to compile.
+OWN_TEMPLATE_NAMES = frozenset({"native"})
+
+
 def template_names() -> list[str]:
-    return list(_template_module().TEMPLATES.keys())
+    """LF's registered templates, without the ones this package adds (``template: native``)."""
+    return [n for n in _template_module().TEMPLATES if n not in OWN_TEMPLATE_NAMES]
 
 
 def closest_names(name: str, n: int = 5) -> list[str]:
@@ -491,25 +496,31 @@ def encode_training(
     Mirrors ``SupervisedDatasetProcessor._encode_data_example`` up to ``encode_multiturn``
     (media-free: the multimodal plugin's hooks are identities without media).
     """
+    with _quiet_lf():
+        return _encode_one(prepared, messages, system, tools, capabilities().discarding_history_cot)
+
+
+def _encode_one(prepared: Prepared, messages: list, system: Optional[str], tools: Optional[str], discard: bool) -> Any:
+    """One sample through LF's no-media plugin hooks and ``encode_multiturn`` (LF's logs already quiet).
+
+    Without media (and, checked first, without placeholders) every plugin leaves messages and
+    ids unchanged; some still insist on a processor, which a text-only check lacks.
+    """
     t, tok = prepared.template, prepared.tokenizer
     plugin = t.mm_plugin
     msgs = [dict(m) for m in messages]
     _mm_identity_ok(prepared, msgs)
-    # Without media (and, checked above, without placeholders) every plugin leaves messages
-    # and ids unchanged; some still insist on a processor, which a text-only check lacks.
-    with _quiet_lf():
-        try:
-            msgs = plugin.process_messages(msgs, [], [], [], None)
-        except (AttributeError, ValueError):
-            pass
-        try:
-            prefix_ids, _ = plugin.process_token_ids([], [], [], [], [], tok, None)
-        except (AttributeError, ValueError):
-            prefix_ids = []
+    try:
+        msgs = plugin.process_messages(msgs, [], [], [], None)
+    except (AttributeError, ValueError):
+        pass
+    try:
+        prefix_ids, _ = plugin.process_token_ids([], [], [], [], [], tok, None)
+    except (AttributeError, ValueError):
+        prefix_ids = []
     if prefix_ids:
         raise UnsupportedTemplateError(prepared.name, "the multimodal plugin adds token ids without media", "multimodal")
-    caps = capabilities()
-    if caps.discarding_history_cot:
+    if discard:
         return t.encode_multiturn(tok, msgs, system, tools, prepared.options.discard_history_thoughts)
     return t.encode_multiturn(tok, msgs, system, tools)
 
@@ -522,3 +533,149 @@ def stop_token_ids(prepared: Prepared) -> list[int]:
         if i is not None and i not in ids:
             ids.append(i)
     return ids
+
+
+# -- native mode --------------------------------------------------------------------------------
+# What ``template: native`` (``lf_template_ext.native``) needs from LF: registering the template,
+# the supervised loop's helpers, and LF's model tables to suggest a built-in template.
+
+
+def register_native_template(template_module: Any, name: str, template_class: type) -> None:
+    """``register_template(name, template_class=...)`` with LF's defaults (idempotent).
+
+    Every other field keeps LF's default: no efficient eos, no eos replacement (native mode
+    leaves the tokenizer's special tokens alone), ``enable_thinking`` True, which LF then
+    overwrites from the data arguments because the class derives from ``ReasoningTemplate``.
+    """
+    if name not in template_module.TEMPLATES:
+        template_module.register_template(name=name, template_class=template_class)
+
+
+def supervised_helpers() -> tuple[Any, int]:
+    """``(infer_seqlen, IGNORE_INDEX)`` of LF's supervised processor."""
+    from llamafactory.data.processor.processor_utils import infer_seqlen
+    from llamafactory.extras.constants import IGNORE_INDEX
+
+    return infer_seqlen, IGNORE_INDEX
+
+
+def model_identifiers(name_or_path: str) -> list[str]:
+    """Lower-case ``org/name`` and ``name`` guesses for a model dir or hub id.
+
+    Local copies are often named ``org--name`` (the hub cache convention) or keep the hub
+    path as their last two components.
+    """
+    import os
+
+    path = str(name_or_path).rstrip("/\\")
+    base = os.path.basename(path)
+    parent = os.path.basename(os.path.dirname(path))
+    out = []
+    if "--" in base:
+        org, base = base.split("--", 1)
+        out.append(f"{org}/{base}")
+    elif parent:
+        out.append(f"{parent}/{base}")
+    out.append(base)  # the bare model name comes last
+    return [x.lower() for x in out if x]
+
+
+def suggest_template_for_model(name_or_path: str) -> Optional[str]:
+    """The LF template LF itself associates with this model (or its chat sibling), if any."""
+    import os
+
+    from llamafactory.extras.constants import DEFAULT_TEMPLATE, SUPPORTED_MODELS
+
+    ids = model_identifiers(name_or_path)
+    by_path: dict[str, str] = {}
+    by_base: dict[str, str] = {}
+    for model_name, sources in SUPPORTED_MODELS.items():
+        for hub_path in sources.values():
+            by_path.setdefault(str(hub_path).lower(), model_name)
+            by_base.setdefault(str(hub_path).lower().rsplit("/", 1)[-1], model_name)
+        by_base.setdefault(model_name.lower(), model_name)
+    model = next((by_path[i] for i in ids if i in by_path), None) or next((by_base[i] for i in ids if i in by_base), None)
+    if model is not None:
+        if DEFAULT_TEMPLATE.get(model):
+            return DEFAULT_TEMPLATE[model]
+        # a base model: the template of the chat model whose name extends it the furthest
+        siblings = sorted((k for k in DEFAULT_TEMPLATE if k.startswith(model)), key=len)
+        if siblings:
+            return DEFAULT_TEMPLATE[siblings[0]]
+    # an unknown size or revision: the chat model sharing the longest name prefix, family included
+    base = ids[-1]
+    family = base.split("-")[0]
+    best, best_len = None, len(family)
+    for key in sorted(DEFAULT_TEMPLATE, key=len):
+        n = len(os.path.commonprefix([base, key.lower()]))
+        if n > best_len or (best is None and n == best_len == len(family)):
+            best, best_len = key, n
+    return DEFAULT_TEMPLATE[best] if best is not None else None
+
+
+# -- datasets --------------------------------------------------------------------------------------
+# What ``check --dataset`` (``lf_template_ext.dataset_check``) needs from LF: its own converter for a
+# dataset_info.json entry, so every row becomes the ``_prompt/_response/_system/_tools`` LF trained on.
+
+
+def dataset_converter(entry: dict, dataset_name: str, dataset_dir: str) -> Any:
+    """LF's converter for one ``dataset_info.json`` entry (a callable: raw row -> LF's aligned row).
+
+    Built exactly as LF's loader builds it: ``DatasetAttr("file", ...)`` + ``DatasetAttr.join(entry)``
+    (LF's column/tag defaults and quirks), then ``get_dataset_converter(formatting, ...)``. The converter
+    only reads ``data_args.media_dir`` (media paths; a text check never opens them).
+    """
+    check_version()
+    with _quiet_lf():
+        from llamafactory.data.converter import get_dataset_converter
+        from llamafactory.data.parser import DatasetAttr
+
+    attr = DatasetAttr("file", dataset_name=str(entry.get("file_name", dataset_name)))
+    attr.join(entry)
+    data_args = SimpleNamespace(media_dir=dataset_dir, dataset_dir=dataset_dir)
+    return get_dataset_converter(attr.formatting, attr, data_args)
+
+
+@contextlib.contextmanager
+def quiet_dataset_converter() -> Iterator[None]:
+    """LF's converter logs every skipped row; the check reports them itself, per sample."""
+    with _quiet_lf():
+        yield
+
+
+def supervised_example_ok(prompt: list, response: list) -> bool:
+    """``SupervisedDatasetProcessor.preprocess_dataset``'s row filter (LF 0.9.4/0.9.5)."""
+    return len(prompt) % 2 == 1 and len(response) == 1
+
+
+def file_ext_types() -> dict:
+    """LF's ``FILEEXT2TYPE`` (the dataset reader keeps a copy; tests compare the two)."""
+    from llamafactory.extras.constants import FILEEXT2TYPE
+
+    return dict(FILEEXT2TYPE)
+
+
+def register_native_for_check() -> None:
+    """Register ``template: native`` in LF's ``TEMPLATES``, as the enable hook does when LF loads."""
+    from . import native
+
+    native.install(_template_module())
+
+
+def encode_training_batch(prepared: Prepared, samples: list) -> list:
+    """:func:`encode_training` for many ``(messages, system, tools)`` samples, each result or exception.
+
+    The same steps per sample (placeholder check, the multimodal plugin's no-media hooks,
+    ``encode_multiturn`` with ``discarding_history_cot``), with LF's logs silenced once for the
+    batch instead of once per sample (``Logger.setLevel`` clears every logger's cache: with
+    torch and transformers loaded that costs a fifth of LF's own encoding time).
+    """
+    discard = capabilities().discarding_history_cot
+    out: list = []
+    with _quiet_lf():
+        for messages, system, tools in samples:
+            try:
+                out.append(_encode_one(prepared, messages, system, tools, discard))
+            except Exception as e:  # this sample only: LF cannot encode it
+                out.append(e)
+    return out

@@ -202,7 +202,7 @@ def plan_repair(
         from .engine_files import emit_lmdeploy
 
         try:
-            files[LMDEPLOY_FILE] = emit_lmdeploy(spec, facts, model_name=info.name).encode("utf-8")
+            files[LMDEPLOY_FILE] = emit_lmdeploy(spec, facts, model_name=info.name, tokenizer=tokenizer).encode("utf-8")
             has_lmdeploy = True
         except UnsupportedTemplateError as e:
             notes.append(f"lmdeploy: not written: {e}")
@@ -238,6 +238,12 @@ def plan_repair(
     )
     if info.is_adapter and not base_model:
         serving.warnings.append("base model unknown: replace <base model dir> in the commands below")
+    from .engine_files import lmdeploy_name_warning
+    from .serving import sglang_name_warning
+
+    for warning in (lmdeploy_name_warning(info.name), sglang_name_warning(os.path.abspath(model_dir))):
+        if warning:
+            serving.warnings.append(warning)
     files[SERVING_FILE] = serving_md(serving).encode("utf-8")
     return RepairPlan(
         model=info,

@@ -191,3 +191,67 @@ def serving_md(f: ServingFacts) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+# -- engines that pick a built-in template by the model's path ----------------------------------
+
+#: SGLang 0.5.23 ``sglang/srt/parser/conversation.py``: the path patterns of the ``match_*``
+#: functions registered with ``register_conv_template_matching_function`` (tried in order when
+#: no ``--chat-template`` is given) and its ``MODEL_TYPE_TO_TEMPLATE`` table (config.json).
+_SGLANG_PATH_RULES: tuple[tuple[str, str], ...] = (
+    (r"\bpoints\b", "points-v15-chat"),
+    (r"moss.*vl|moss-vl", "moss-vl"),
+    (r"internvl", "internvl-2-5"),
+    (r"janus", "janus-pro"),
+    (r"vicuna|llava-v1\.5|llava-next-video-7b", "vicuna_v1.1"),
+    (r"deepseek.*vl2", "deepseek-vl2"),
+    (r"llava-v1\.6-34b|llava-v1\.6-yi-34b|llava-next-video-34b|llava-onevision-qwen2", "chatml-llava"),
+    (r"minicpm-(v|o)(?!-4[._][67])", "minicpm"),
+    (r"phi-4-multimodal", "phi-4-mm"),
+    (r"deepseek-ocr", "deepseek-ocr"),
+    (r"unlimited", "unlimited-ocr"),
+    (r"paddleocr", "paddle-ocr"),
+    (r"whisper", "whisper"),
+)
+_SGLANG_MODEL_TYPES = {
+    "internvl_chat": "internvl-2-5",
+    "deepseek_vl_v2": "deepseek-vl2",
+    "multi_modality": "janus-pro",
+    "phi4mm": "phi-4-mm",
+    "minicpmv": "minicpmv",
+    "minicpmo": "minicpmo",
+    "moss_vl": "moss-vl",
+    "deepseek-ocr": "deepseek-ocr",
+    "unlimited-ocr": "unlimited-ocr",
+    "paddleocr_vl": "paddle-ocr",
+    "whisper": "whisper",
+}
+
+
+def sglang_builtin_template(model_path: str) -> Optional[str]:
+    """The conversation template SGLang would pick for this path (``None``: it uses the HF template)."""
+    import json
+    import re
+
+    for pattern, name in _SGLANG_PATH_RULES:
+        if re.search(pattern, model_path, re.IGNORECASE):
+            return name
+    config = os.path.join(model_path, "config.json")
+    if os.path.isfile(config):
+        try:
+            with open(config, encoding="utf-8") as f:
+                model_type = json.load(f).get("model_type")
+        except (OSError, ValueError):
+            return None
+        return _SGLANG_MODEL_TYPES.get(model_type)
+    return None
+
+
+def sglang_name_warning(model_path: str) -> Optional[str]:
+    name = sglang_builtin_template(model_path)
+    if name is None:
+        return None
+    return (
+        f"SGLang picks its built-in '{name}' conversation template for {model_path!r} (by its path or model_type) "
+        "instead of the HF template: always pass --chat-template with the file below"
+    )
