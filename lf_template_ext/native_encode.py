@@ -1,0 +1,292 @@
+"""Conversations -> LF training examples ``(input_ids, labels)`` with the model's chat template.
+
+The pipeline for a batch (LF hands its dataset processor 1000 rows at a time):
+
+1. render each conversation's prompts and finals (``native_render``) and lay out its turns
+   (``native_layout``): which character spans are trained, in which example;
+2. tokenize every example text in one batched call, whole, with ``add_special_tokens=False``
+   (what vLLM does with a rendered chat prompt), asking for character offsets;
+3. map the character spans to tokens and cut the sequence into LF's (prompt, response)
+   pairs, then apply LF's own cutoff/label loop (``assemble``: ``infer_seqlen`` truncation,
+   ``train_on_prompt``, ``mask_history``), so LF's options keep their meaning.
+
+A token is trained for span ``[s, e)`` when it ends inside it (``s < end <= e``): when a
+BPE merge crosses the start of an answer (LF's "boundary-only" case) the merged token is
+part of the answer. Everything but the trained tokens is ``IGNORE_INDEX``.
+"""
+
+from __future__ import annotations
+
+import functools
+from bisect import bisect_right
+from operator import itemgetter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Optional, Union
+
+from .errors import LFTemplateExtError
+from .native_layout import Example, NativeLayoutError, SpecialText, analyze, plan, turn_example
+from .native_render import ChatRenderer, Conversation, NativeRenderError, anchors
+
+Pair = tuple[list[int], list[int]]
+InferSeqlen = Callable[[int, int, int], tuple[int, int]]
+Sample = Union[str, Callable[[], str]]  # a sample's name, or how to make it (only errors need it)
+
+
+@dataclass(frozen=True)
+class LFDataOptions:
+    """The LF data arguments that change the example: same names and meaning as LF's."""
+
+    cutoff_len: int = 2048
+    train_on_prompt: bool = False
+    mask_history: bool = False
+
+
+@dataclass
+class Encoded:
+    """One training example and where it came from."""
+
+    input_ids: list[int]
+    labels: list[int]
+    turns: tuple[int, ...]  # assistant turns trained in it (0-based)
+
+
+class NativeSampleError(LFTemplateExtError, ValueError):
+    """A sample that native mode cannot train: names the sample, the template and the fix."""
+
+    def __init__(self, sample: str, template: str, reason: str, fix: str) -> None:
+        self.sample, self.template, self.reason, self.fix = sample, template, reason, fix
+        super().__init__(f"native mode: {sample}: {reason}\n  chat template: {template}\n  fix: {fix}")
+
+
+def special_text(tokenizer: Any) -> SpecialText:
+    tokens = set(tokenizer.get_added_vocab())
+    tokens.update(t for t in getattr(tokenizer, "all_special_tokens", []) if t)
+    return SpecialText(tokens)
+
+
+def token_range(ends: Sequence[int], span: tuple[int, int]) -> tuple[int, int]:
+    """Tokens ``[i, j)`` whose end offsets fall in ``(s, e]`` (``ends`` non-decreasing)."""
+    s, e = span
+    return bisect_right(ends, s), bisect_right(ends, e)
+
+
+def offsets_range(offsets: Sequence[tuple[int, int]], span: tuple[int, int]) -> tuple[int, int]:
+    """:func:`token_range` straight on a tokenizer's offsets (no per-token list is built).
+
+    Token end offsets never decrease for the tokenizers we know; where they would, the
+    running maximum is used, as :func:`token_ends` does.
+    """
+    s, e = span
+    end = itemgetter(1)
+    i, j = bisect_right(offsets, s, key=end), bisect_right(offsets, e, key=end)
+    for k in (i, j):
+        if (0 < k < len(offsets) and offsets[k - 1][1] > offsets[k][1]) or (k > 1 and offsets[k - 2][1] > offsets[k - 1][1]):
+            return token_range(token_ends(offsets), span)
+    return i, j
+
+
+def to_pairs(ids: Sequence[int], ranges: Sequence[tuple[int, int]]) -> list[Pair]:
+    """Cut ``ids`` into LF's (prompt, response) pairs at the trained ranges."""
+    pairs: list[Pair] = []
+    prev = 0
+    for i, j in ranges:
+        i = max(i, prev)
+        pairs.append((list(ids[prev:i]), list(ids[i:j])))
+        prev = max(prev, j)
+    if prev < len(ids):  # nothing trained after the last span (never for our layouts): keep it as prompt
+        pairs.append((list(ids[prev:]), []))
+    return pairs
+
+
+def assemble(
+    pairs: Sequence[Pair], options: LFDataOptions, infer_seqlen: InferSeqlen, ignore_index: int
+) -> tuple[list[int], list[int]]:
+    """LF 0.9.4/0.9.5 ``SupervisedDatasetProcessor._encode_data_example`` after ``encode_multiturn``.
+
+    Native templates are never ``efficient_eos``; the rest is LF's loop, line for line.
+    """
+    input_ids: list[int] = []
+    labels: list[int] = []
+    total = 0
+    ordered = list(pairs)[::-1] if options.mask_history else list(pairs)
+    for turn_idx, (source_ids, target_ids) in enumerate(ordered):
+        if total >= options.cutoff_len:
+            break
+        source_len, target_len = infer_seqlen(len(source_ids), len(target_ids), options.cutoff_len - total)
+        source_ids, target_ids = source_ids[:source_len], target_ids[:target_len]
+        total += source_len + target_len
+        source_label = source_ids if options.train_on_prompt else [ignore_index] * source_len
+        if options.mask_history and turn_idx != 0:
+            target_label = [ignore_index] * target_len
+        else:
+            target_label = target_ids
+        if options.mask_history:
+            input_ids = source_ids + target_ids + input_ids
+            labels = source_label + target_label + labels
+        else:
+            input_ids += source_ids + target_ids
+            labels += source_label + target_label
+    return input_ids, labels
+
+
+def token_ends(offsets: Sequence[tuple[int, int]]) -> list[int]:
+    """End offset of every token, made non-decreasing (it already is for the tokenizers we know)."""
+    ends = [e for _, e in offsets]
+    if ends != sorted(ends):
+        top = 0
+        for i, e in enumerate(ends):
+            top = ends[i] = max(top, e)
+    return ends
+
+
+class NativeEncoder:
+    """Encodes conversations for one tokenizer + chat template + LF options (see module doc)."""
+
+    def __init__(
+        self,
+        renderer: ChatRenderer,
+        *,
+        policy: str,
+        data: LFDataOptions,
+        infer_seqlen: InferSeqlen,
+        ignore_index: int,
+        template_name: str,
+        suggest: Callable[[], Optional[str]] = lambda: None,
+    ) -> None:
+        self.renderer = renderer
+        self.tokenizer = renderer.tokenizer
+        self.special = special_text(self.tokenizer)
+        self.policy = policy
+        self.data = data
+        self.infer_seqlen = infer_seqlen
+        self.ignore_index = ignore_index
+        self.template_name = template_name
+        self._suggest = suggest
+        self.stats = {"conversations": 0, "unstable_turns": 0, "extra_examples": 0, "untrained_turns": 0}
+
+    # -- errors ---------------------------------------------------------------------------------
+    def fail(self, sample: Sample, reason: str, fix: str) -> NativeSampleError:
+        name = self._suggest()
+        fix = f"{fix}; or train with LF's own template for this model: `template: {name}`" if name else fix
+        return NativeSampleError(sample() if callable(sample) else sample, self.template_name, reason, fix)
+
+    def examples(self, conv: Conversation, sample: Sample, policy: Optional[str] = None) -> list[Example]:
+        """The training examples of one conversation (raises :class:`NativeSampleError`)."""
+        policy = policy or self.policy
+        try:
+            fast = self.renderer.stable_spans(conv)
+            if fast is not None:  # prefix-stable, proven on cached skeletons: one example, no comparison
+                full, spans = fast
+                self.stats["conversations"] += 1
+                return [Example(text=full, spans=tuple(spans), turns=tuple(range(len(spans))))]
+            prompts, finals = self.renderer.turn_renders(conv)
+            layout = analyze(prompts, finals, self.special, anchors(conv))
+            out = plan(layout, prompts, finals, policy=policy, mask_history=self.data.mask_history)
+        except NativeRenderError as e:
+            raise self.fail(sample, f"the chat template cannot render it: {e}", "fix or drop this sample") from e
+        except NativeLayoutError as e:
+            raise self.fail(sample, str(e), _layout_fix(e, self.renderer)) from e
+        self.stats["conversations"] += 1
+        unstable = sum(1 for v in layout.verdicts if not v.in_full)
+        self.stats["unstable_turns"] += unstable
+        self.stats["extra_examples"] += len(out) - 1  # beyond one example per conversation
+        if not self.data.mask_history and policy == "mask":
+            self.stats["untrained_turns"] += unstable
+        return out
+
+    # -- tokens -----------------------------------------------------------------------------------
+    def _tokenize(self, texts: list[str]) -> tuple[list[list[int]], list[Callable[[tuple[int, int]], tuple[int, int]]]]:
+        """Ids of every text (one batched call) and, per text, a char span -> token range map."""
+        if not texts:
+            return [], []
+        try:
+            enc = self.tokenizer(
+                texts,
+                add_special_tokens=False,
+                return_offsets_mapping=True,
+                return_attention_mask=False,
+                return_token_type_ids=False,
+            )
+        except NotImplementedError:  # a slow (Python) tokenizer has no offsets
+            return self._tokenize_slow(texts)
+        return enc["input_ids"], [functools.partial(offsets_range, o) for o in enc["offset_mapping"]]
+
+    def _tokenize_slow(self, texts: list[str]) -> tuple[list[list[int]], list[Callable[[tuple[int, int]], tuple[int, int]]]]:
+        """Without offsets, a boundary's token index is the length of the text before it, encoded."""
+        encode = functools.partial(self.tokenizer.encode, add_special_tokens=False)
+
+        def mapper(text: str) -> Callable[[tuple[int, int]], tuple[int, int]]:
+            return lambda span: (len(encode(text[: span[0]])), len(encode(text[: span[1]])))
+
+        return [encode(t) for t in texts], [mapper(t) for t in texts]
+
+    def encode_examples(self, examples: Sequence[Example]) -> list[tuple[list[int], list[int]]]:
+        ids_list, mappers = self._tokenize([ex.text for ex in examples])
+        out = []
+        for ex, ids, to_tokens in zip(examples, ids_list, mappers, strict=True):
+            ranges = [to_tokens(span) for span in ex.spans]
+            out.append(assemble(to_pairs(ids, ranges), self.data, self.infer_seqlen, self.ignore_index))
+        return out
+
+    def pairs(self, conv: Conversation, sample: Sample) -> list[Pair]:
+        """One example as LF's (prompt, response) pairs, for LF's stock supervised loop.
+
+        That loop makes one example per conversation, so policy ``expand`` acts as ``mask``
+        here; the batch path (``native.install_processors``) expands.
+        """
+        (example,) = self.examples(conv, sample, policy="mask" if self.policy == "expand" else self.policy)[:1]
+        (ids,), (to_tokens,) = self._tokenize([example.text])
+        return to_pairs(ids, [to_tokens(span) for span in example.spans])
+
+    def encode_batch(self, convs: Sequence[Conversation], samples: Sequence[Sample]) -> list[list[Encoded]]:
+        """For each conversation, its examples (the full rendering first, then extra ones)."""
+        planned = [self.examples(conv, sample) for conv, sample in zip(convs, samples, strict=True)]
+        flat = [ex for exs in planned for ex in exs]
+        encoded = iter(self.encode_examples(flat))
+        out: list[list[Encoded]] = []
+        for exs in planned:
+            row = []
+            for ex in exs:
+                ids, labels = next(encoded)
+                row.append(Encoded(ids, labels, ex.turns))
+            out.append(row)
+        return out
+
+    def encode_oneturn(self, conv: Conversation) -> tuple[list[int], list[int]]:
+        """LF's ``encode_oneturn``: prompt ids and response ids of the last assistant turn.
+
+        With an empty last answer (LF's chat/API engines, prediction) the prompt is the
+        generation prompt tokenized on its own: exactly what vLLM feeds. Otherwise (DPO,
+        KTO pairs) the last turn's example (``native_layout.turn_example``: the engine's
+        prompt, then the answer as rendered) is tokenized whole and cut where the answer
+        starts.
+        """
+        msgs = conv.messages
+        if not msgs or msgs[-1].get("role") != "assistant":
+            raise NativeRenderError("the last message must be the assistant's", False, len(msgs))
+        prompt_text = self.renderer.render(conv, len(msgs) - 1, True)
+        last = msgs[-1]
+        if not last.get("content") and not last.get("tool_calls"):
+            return self.tokenizer.encode(prompt_text, add_special_tokens=False), []
+        full = self.renderer.render(conv, len(msgs), False)
+        example = turn_example(len(conv.assistant_indices) - 1, prompt_text, full, anchors(conv)[-1])
+        (ids,), (to_tokens,) = self._tokenize([example.text])
+        i, _ = to_tokens(example.spans[0])
+        return list(ids[:i]), list(ids[i:])
+
+
+def _layout_fix(error: NativeLayoutError, renderer: ChatRenderer) -> str:
+    from .native_layout import GenerationPromptError, UnstableTurnError
+
+    if isinstance(error, UnstableTurnError):
+        return "set template_ext_native_policy: expand (or mask), or drop this sample"
+    if isinstance(error, GenerationPromptError):
+        if renderer.kwargs.get("enable_thinking") is False:
+            return (
+                "with enable_thinking: false the generation prompt closes the thought block, so a turn that carries "
+                "a thought cannot be generated as rendered: remove the thoughts from the data or set "
+                "enable_thinking: true"
+            )
+        return "the template renders this answer in a way generation cannot reach; drop the sample or use LF's template"
+    return "drop this sample"

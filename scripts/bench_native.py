@@ -1,0 +1,183 @@
+#!/usr/bin/env python
+"""Benchmark: LF's built-in template vs ``template: native`` on the same multi-turn dataset.
+
+Writes one sharegpt dataset (``--samples`` conversations of ``--turns`` user/assistant turns,
+random words, a system prompt on half of them), converts it once with LF's converter, then,
+in this one process, runs LF's preprocessing stage on it (the processor from LF's
+``_get_dataset_processor`` and the ``dataset.map(processor.preprocess_dataset, batched=True)``
+of ``_get_preprocessed_dataset``, given a fixed fingerprint: ``datasets`` would otherwise
+spend seconds pickling the tokenizer to hash it, the same for every template), once with
+``--lf-template`` and once per native policy. It also times the processor alone
+(``preprocess_dataset`` on in-memory batches), which leaves out the Arrow reading and writing
+that ``datasets`` adds for every template alike. It prints CPU and wall seconds,
+conversations per second and the ratios; CPU time (of the whole process, all threads) is the
+figure to compare on a shared machine, where wall time mostly measures the other jobs.
+Rounds alternate between the templates; the best round of each counts. Tokenizer
+parallelism is left as LF runs it (``TOKENIZERS_PARALLELISM`` unset: batched tokenization may
+use every core; set it to ``false`` to compare single-threaded).
+
+Example (the figures in docs/native-mode.md):
+
+    python scripts/bench_native.py --model ../shared/fixtures/models/Qwen--Qwen2.5-1.5B-Instruct --lf-template qwen
+    python scripts/bench_native.py --model ../shared/fixtures/models/Qwen--Qwen3-4B --lf-template qwen3 \\
+        --policies expand mask
+
+Run it in the test venv (``scripts/env.sh``) with ``HF_HUB_OFFLINE=1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+WORDS = (
+    "the of and to in is that for it as with was on be by this are at from or an have not they which one you "
+    "were all we when there can been has more if will no would so what out up about into than them only time "
+    "model data train token template engine answer question system value result number paris weather river "
+    "mountain city country history science music language people world water light energy market"
+).split()
+
+
+def sentence(rng: random.Random, lo: int, hi: int) -> str:
+    words = [rng.choice(WORDS) for _ in range(rng.randint(lo, hi))]
+    return " ".join(words).capitalize() + rng.choice([".", "?", "!", "."])
+
+
+def write_dataset(directory: Path, samples: int, turns: int, seed: int = 0) -> None:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(samples):
+        conv = []
+        for _ in range(turns):
+            conv.append({"from": "human", "value": sentence(rng, 8, 30)})
+            conv.append({"from": "gpt", "value": " ".join(sentence(rng, 10, 40) for _ in range(rng.randint(1, 3)))})
+        row = {"conversations": conv}
+        if i % 2 == 0:
+            row["system"] = sentence(rng, 5, 15)
+        rows.append(row)
+    (directory / "bench.json").write_text(json.dumps(rows), encoding="utf-8")
+    info = {"bench": {"file_name": "bench.json", "formatting": "sharegpt", "columns": {"messages": "conversations", "system": "system"}}}
+    (directory / "dataset_info.json").write_text(json.dumps(info), encoding="utf-8")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, help="model/tokenizer dir")
+    parser.add_argument("--lf-template", required=True, help="LF's built-in template for the model (e.g. qwen, qwen3)")
+    parser.add_argument("--samples", type=int, default=10000)
+    parser.add_argument("--turns", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--policies", nargs="+", default=["expand"], help="native policies to time")
+    parser.add_argument("--cutoff-len", type=int, default=8192)
+    args = parser.parse_args()
+
+    import logging
+
+    from lf_template_ext import native
+    import llamafactory.data.processor.supervised as supervised
+    import llamafactory.data.template as template_module
+
+    native.install(template_module)  # what the enable hook does when LF's modules load
+    native.install_processors(supervised)
+    from llamafactory.data import get_template_and_fix_tokenizer
+    from llamafactory.data.loader import _get_dataset_processor, _get_merged_dataset
+    from llamafactory.hparams import get_train_args
+    from llamafactory.model import load_tokenizer
+
+    logging.getLogger("llamafactory").setLevel(logging.ERROR)
+    import datasets
+
+    datasets.disable_progress_bars()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        write_dataset(tmp_path, args.samples, args.turns)
+
+        def lf_args(template: str) -> tuple:
+            return get_train_args(
+                dict(
+                    model_name_or_path=str(Path(args.model).resolve()),
+                    stage="sft",
+                    do_train=True,
+                    finetuning_type="full",
+                    template=template,
+                    dataset="bench",
+                    dataset_dir=str(tmp_path),
+                    cutoff_len=args.cutoff_len,
+                    output_dir=str(tmp_path / "out"),
+                    report_to="none",
+                    cache_dir=str(tmp_path / "cache"),
+                )
+            )
+
+        model_args, data_args, training_args, _, _ = lf_args(args.lf_template)
+        raw = _get_merged_dataset(data_args.dataset, model_args, data_args, training_args, "sft")  # LF's converter
+        columns = list(next(iter(raw)).keys())
+
+        batches = [raw[i : i + data_args.preprocessing_batch_size] for i in range(0, len(raw), data_args.preprocessing_batch_size)]
+
+        def run(template: str, policy: str | None) -> dict[str, tuple[float, float, int]]:
+            """Both stages for one template: LF's map, and the processor alone on in-memory batches."""
+            if policy:
+                os.environ["LF_TEMPLATE_EXT_NATIVE_POLICY"] = policy
+            model_args, data_args, _, _, _ = lf_args(template)
+            tokenizer_module = load_tokenizer(model_args)
+            tpl = get_template_and_fix_tokenizer(tokenizer_module["tokenizer"], data_args)
+            processor = _get_dataset_processor(data_args, "sft", tpl, tokenizer_module["tokenizer"], None)
+            wall, cpu = time.perf_counter(), time.process_time()
+            out = raw.map(
+                processor.preprocess_dataset,
+                batched=True,
+                batch_size=data_args.preprocessing_batch_size,
+                remove_columns=columns,
+                load_from_cache_file=False,
+                new_fingerprint=f"bench-{template}-{policy}-{time.time_ns()}",
+            )
+            mapped = (time.perf_counter() - wall, time.process_time() - cpu, len(out))
+            wall, cpu = time.perf_counter(), time.process_time()
+            examples = sum(len(processor.preprocess_dataset(b)["input_ids"]) for b in batches)
+            alone = (time.perf_counter() - wall, time.process_time() - cpu, examples)
+            return {"map": mapped, "processor": alone}
+
+        labels = [(args.lf_template, None)] + [("native", p) for p in args.policies]
+        best: dict[tuple[str, str], tuple[float, float, int]] = {}
+        for _ in range(args.rounds):
+            for template, policy in labels:
+                name = template if policy is None else f"native ({policy})"
+                for stage, result in run(template, policy).items():
+                    key = (stage, name)
+                    if key not in best or result[1] < best[key][1]:
+                        best[key] = result
+        print(
+            f"model {args.model}: {args.samples} conversations x {args.turns} turns, best of {args.rounds} rounds "
+            f"(TOKENIZERS_PARALLELISM={os.environ.get('TOKENIZERS_PARALLELISM', 'unset')}, {os.cpu_count()} CPUs)"
+        )
+        for stage, title in (
+            ("map", "LF's preprocessing map (datasets reads rows and writes Arrow: the same cost for every template)"),
+            ("processor", "the processor alone (preprocess_dataset on in-memory batches of 1000 rows)"),
+        ):
+            print(f" {title}")
+            lf_wall, lf_cpu, _ = best[(stage, args.lf_template)]
+            for (st, name), (wall, cpu, examples) in best.items():
+                if st != stage:
+                    continue
+                ratio = "" if name == args.lf_template else f"  x{lf_cpu / cpu:.2f} CPU, x{lf_wall / wall:.2f} wall vs LF"
+                print(
+                    f"  {name:<16} {cpu:7.2f} s CPU {args.samples / cpu:7.0f} conv/s | {wall:7.2f} s wall "
+                    f"{args.samples / wall:7.0f} conv/s | {examples:6d} examples{ratio}"
+                )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
