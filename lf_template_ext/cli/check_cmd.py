@@ -1,9 +1,27 @@
-"""``lf-template check``: does a model dir render what training saw?"""
+"""``lf-template check``: does a model dir (or a live server) render what training saw?
+
+Three modes share the options, the exit codes and the report schema:
+
+* probe corpus vs the model dir's template (no ``--dataset``, no ``--endpoint``);
+* ``--dataset``: every sample of an LF dataset, as LF trained on it (``dataset_check``);
+* ``--endpoint URL``: the engine side is a live vLLM / llama-server (``endpoint``), for the
+  probe corpus or, with ``--dataset``, for every sample.
+
+The engine side is the model dir's Jinja as vLLM/SGLang use it (``--engine hf,vllm,sglang``), or
+(``--engine ollama`` / ``--engine lmdeploy``, one per run) the Modelfile / LMDeploy JSON this
+package emits for the template, rendered by the engine's own code (``engines/ollama_side.py``:
+Ollama's template execution re-created in Go; ``engines/lmdeploy_side.py``: LMDeploy itself) and
+tokenized with that engine's BOS rule, for the probe corpus or every sample of ``--dataset``.
+
+Everything that can be checked without LF (paths, JSON, dataset names, column mappings, flags,
+the server being up) is checked before LF, torch and transformers are imported.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any, Optional
 
 from .common import add_template_options, require_dir, resolve_template
 
@@ -14,13 +32,41 @@ first, then tokenizer_config.json, as transformers/vLLM/SGLang do), tokenize it 
 token by token with LLaMA-Factory's training encoding for the template you trained with. Also checks that
 engines stop on every stop token of the template (tokenizer eos + generation_config.json eos_token_id).
 
+With --dataset, every sample of your training data is checked instead, read as LF reads it
+(dataset_info.json columns and tags, alpaca/sharegpt): a summary groups the differences by kind with one
+example each, and --report lists every differing sample index. With --endpoint, the engine side is a
+live server (vLLM's /tokenize, or llama-server's /apply-template + /tokenize). With --engine ollama or
+--engine lmdeploy, the engine side is the Modelfile / LMDeploy JSON `lf-template emit` writes for the
+template, rendered by the engine's own code (Ollama's template execution re-created in Go, built with the
+local `go`; LMDeploy's messages2prompt and tokenizer, needs the lmdeploy package) with its BOS rule.
+
 examples:
   lf-template check ./merged --template llama3                 # exit 1: the native template differs
   lf-template check ./merged --config train.yaml --json        # machine-readable, same exit codes
   lf-template check ./merged --template qwen --strict          # boundary-only cases fail too
+  lf-template check ./merged --template qwen --dataset data/my_sft.json --workers 2 --report check.json
+  lf-template check ./merged --template qwen --dataset my_sft,my_tools --dataset-dir data
+  lf-template check ./merged --template native --dataset my_sft --dataset-dir data
+  lf-template check ./merged --template qwen3 --dataset data/my_sft.json --endpoint http://localhost:8000
+  lf-template check ./merged --template qwen --dataset data/my_sft.json --engine ollama
+  lf-template check ./merged --template qwen --dataset data/my_sft.json --engine lmdeploy
 
-exit codes: 0 aligned (boundary-only cases are warned about), 1 misaligned, 2 bad input.
+exit codes: 0 aligned (boundary-only cases are warned about), 1 misaligned, 2 bad input, 3 the engine's
+file cannot express the template (--engine ollama / lmdeploy; the reason is printed).
 """
+
+ENGINES = ("hf", "vllm", "sglang")  # all render the model dir's Jinja with transformers, no BOS added
+ARTIFACT_ENGINES = ("ollama", "lmdeploy")  # the emitted Modelfile / JSON, rendered by the engine's own code
+
+
+def _positive(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
+    return n
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,7 +75,82 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", metavar="FILE", help="also write the JSON report to FILE")
     parser.add_argument("--strict", action="store_true", help="treat boundary-only cases as misaligned (exit 1)")
     parser.add_argument("--trust-remote-code", action="store_true", help="allow tokenizers that ship code")
+    g = parser.add_argument_group("datasets (docs/dataset-check.md)")
+    g.add_argument(
+        "--dataset",
+        metavar="PATH_OR_NAMES",
+        help="a dataset file/dir, or dataset names of dataset_info.json joined by commas (as LF's `dataset:`)",
+    )
+    g.add_argument("--dataset-dir", metavar="DIR", help="LF's dataset_dir holding dataset_info.json (default: ./data)")
+    g.add_argument("--max-samples", type=_positive, metavar="N", help="check the first N rows of each dataset (LF's max_samples)")
+    g.add_argument("--workers", type=_positive, default=1, metavar="K", help="processes to check with (default 1)")
+    g.add_argument("--batch-size", type=_positive, default=128, metavar="B", help=argparse.SUPPRESS)
+    g.add_argument(
+        "--engine",
+        metavar="NAMES",
+        default="hf",
+        help="engines to model: hf, vllm, sglang (comma-separated; all render the model dir's chat template with "
+        "transformers and tokenize without BOS), or one of ollama (the emitted Modelfile's TEMPLATE through Ollama's "
+        "template execution re-created in Go; needs `go`), lmdeploy (the emitted JSON through LMDeploy's own "
+        "messages2prompt and tokenizer; needs the lmdeploy package)",
+    )
+    g.add_argument(
+        "--chat-template-kwargs",
+        metavar="JSON",
+        help="template variables every request sends, as vLLM's chat_template_kwargs (e.g. '{\"enable_thinking\": false}'); "
+        "native mode defaults to the ones it trained with",
+    )
+    e = parser.add_argument_group("live server")
+    e.add_argument("--endpoint", metavar="URL", help="compare against a running vLLM or llama-server instead of MODEL_DIR's files")
+    e.add_argument(
+        "--endpoint-kind", choices=("auto", "vllm", "llama-server"), default="auto", help="server type (default: detect)"
+    )
+    e.add_argument("--served-model-name", metavar="NAME", help="the model name to send to vLLM (default: the server's)")
     add_template_options(parser)
+
+
+def _engines(value: str) -> list[str]:
+    from ..errors import BadInputError
+
+    names = [n.strip().lower() for n in value.split(",") if n.strip()]
+    known = f"one or more of {', '.join(ENGINES)}, or one of {', '.join(ARTIFACT_ENGINES)}"
+    if not names:
+        raise BadInputError("--engine is empty", hint=f"use {known}")
+    for n in names:
+        if n == "gguf":
+            raise BadInputError(
+                "--engine gguf: a GGUF renders the Jinja chat template it carries, which `lf-template repair "
+                "model.gguf` replaces with the one of this model dir",
+                hint="repair the GGUF with `lf-template repair model.gguf --template NAME`, then check this dir with "
+                "--engine hf (the same Jinja), or a running llama-server with --endpoint URL",
+            )
+        if n not in ENGINES + ARTIFACT_ENGINES:
+            raise BadInputError(f"--engine: unknown engine {n!r}", hint=f"use {known}")
+    names = list(dict.fromkeys(names))
+    artifact = [n for n in names if n in ARTIFACT_ENGINES]
+    if artifact and len(names) > 1:
+        raise BadInputError(
+            f"--engine {','.join(names)}: {artifact[0]} is checked on its own (its own renderer and BOS rule)",
+            hint=f"run one check per engine: --engine {artifact[0]}, then --engine "
+            + ",".join(n for n in names if n != artifact[0]),
+        )
+    return names
+
+
+def _template_kwargs(value: Optional[str]) -> Optional[dict[str, Any]]:
+    if value is None:
+        return None
+    import json
+
+    from ..errors import BadInputError
+
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as e:
+        raise BadInputError(f"--chat-template-kwargs is not JSON: {e}", hint='pass an object, e.g. \'{"enable_thinking": false}\'') from None
+    if not isinstance(parsed, dict):
+        raise BadInputError("--chat-template-kwargs must be a JSON object", hint='e.g. \'{"enable_thinking": false}\'')
+    return parsed
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,7 +158,24 @@ def run(args: argparse.Namespace) -> int:
     from ..modeldir import inspect_dir
 
     inspect_dir(args.model_dir)  # bad input found before LF loads
+    engines = _engines(args.engine)
+    args.template_kwargs = _template_kwargs(args.chat_template_kwargs)
     resolved = resolve_template(args, model_dir=args.model_dir)
+    if args.dataset is None and args.dataset_dir is not None:
+        from ..errors import BadInputError
+
+        raise BadInputError("--dataset-dir needs --dataset", hint="pass --dataset NAME (a dataset_info.json entry)")
+    samples = args.dataset is not None or args.endpoint is not None or resolved.template == "native"
+    samples = samples or bool(args.template_kwargs)
+    if samples or engines[0] in ARTIFACT_ENGINES:  # the artifact engines run the probe corpus as samples too
+        return _run_samples(args, resolved, engines)
+    return _run_probe(args, resolved)
+
+
+# -- the probe corpus against the model dir's files (the original mode) ---------------------------------
+
+
+def _run_probe(args: argparse.Namespace, resolved: Any) -> int:
     from ..check import check_model_dir
     from ..journal import write_text_atomic
     from .output import dump, print_report, verdict
@@ -62,15 +200,249 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {w}", file=sys.stderr)
     print(f"LF template {resolved.template!r} vs {result.template_file or 'no chat template'}:")
     print_report(result.report)
-    if result.missing_stop_ids:
-        print(
-            f"stop ids: the template stops on {result.stop_ids}, engines stop on {result.engine_stop_ids}: "
-            f"missing {result.missing_stop_ids} (generation would run past the end of the turn)"
-        )
-    else:
-        print(f"stop ids: engines stop on every template stop id {result.stop_ids}")
+    _print_stop_ids(result.stop_ids, result.engine_stop_ids, result.missing_stop_ids)
     if code == 0:
         verdict(True, "engines render what training saw")
     else:
         verdict(False, f"fix it with: lf-template repair {args.model_dir} --template {resolved.template}")
     return code
+
+
+def _print_stop_ids(stop_ids: list[int], engine_ids: list[int], missing: list[int]) -> None:
+    if missing:
+        print(
+            f"stop ids: the template stops on {stop_ids}, engines stop on {engine_ids}: "
+            f"missing {missing} (generation would run past the end of the turn)"
+        )
+    else:
+        print(f"stop ids: engines stop on every template stop id {stop_ids}")
+
+
+# -- datasets, native mode and live servers -------------------------------------------------------------
+
+
+def _probe_source() -> Any:
+    """The probe corpus as a pseudo-dataset of LF-shaped rows (for --endpoint or native without --dataset)."""
+    from ..datasets import DatasetSource
+
+    return DatasetSource(name="probe corpus", files=("<built-in>",), entry={"formatting": "lf"}, dataset_dir=".", file_type="probe")
+
+
+def _probe_rows(thought_words: tuple, tool_call_words: Optional[tuple]) -> list[tuple[int, dict[str, Any]]]:
+    from ..corpus import probe_corpus
+    from ..messages import UnrepresentableConversation, to_lf
+
+    rows = []
+    for i, conv in enumerate(c for c in probe_corpus() if "enable_thinking" not in c):
+        try:
+            lf = to_lf(conv["messages"], conv.get("tools"), thought_words=thought_words, tool_call_words=tool_call_words)
+        except UnrepresentableConversation:
+            continue
+        msgs = lf.messages
+        rows.append((i, {"_prompt": msgs[:-1], "_response": msgs[-1:], "_system": lf.system, "_tools": lf.tools, "_id": conv["id"]}))
+    return rows
+
+
+def _run_samples(args: argparse.Namespace, resolved: Any, engines: list[str]) -> int:
+    from .. import datasets as lfdata
+    from ..errors import BadInputError
+
+    sources: list[Any] = []
+    streams: list[Any] = []
+    if args.dataset is not None:
+        sources = lfdata.resolve(args.dataset, args.dataset_dir)
+        for source in sources:
+            stream = lfdata.RowStream(source, max_rows=args.max_samples)
+            stream.preparse()  # small files: malformed JSON anywhere is found now, before LF loads
+            lfdata.validate_columns(source, next((row for _, row in stream), None))
+            streams.append(stream)
+            for w in source.warnings:
+                print(f"warning: {w}", file=sys.stderr)
+    if args.report:
+        _check_writable(args.report)
+    artifact = engines[0] if engines[0] in ARTIFACT_ENGINES else None
+    go_binary = None
+    if artifact is not None:
+        go_binary = _artifact_preflight(args, resolved, artifact)
+    endpoint = None
+    if args.endpoint is not None:
+        from ..endpoint import make_endpoint
+
+        endpoint = make_endpoint(args.endpoint, args.endpoint_kind, model=args.served_model_name)
+    elif resolved.template != "native" and args.dataset is None and artifact is None:
+        raise BadInputError("internal: nothing to check")  # pragma: no cover - run() routes this case elsewhere
+
+    # -- LF, torch, transformers from here on ---------------------------------------------------------------
+    import datetime as _dt
+
+    from .. import dataset_check as dc
+    from ..journal import write_text_atomic
+    from .output import dump, verdict
+
+    frozen = _dt.datetime.now().replace(microsecond=0)
+    probe = args.dataset is None
+    if probe:
+        sources = [_probe_source()]
+    factory: Any = (lambda tok, jinja, kwargs: endpoint) if endpoint is not None else None
+    if artifact is not None:
+        factory = _artifact_factory(args, resolved, artifact, go_binary, frozen)
+    setup = dc.build(
+        args.model_dir, resolved.template, resolved.options, [s for s in sources if not probe],
+        engine_factory=factory, trust_remote_code=args.trust_remote_code, frozen=frozen,
+        chat_template_kwargs=args.template_kwargs,
+    )  # fmt: skip
+    if probe:
+        ref = setup.checker.reference
+        rows = _probe_rows(getattr(ref, "thought_words", ("<think>\n", "\n</think>\n\n")), getattr(ref, "tool_call_words", None))
+        setup.checker.converters[sources[0].name] = lambda row: row
+        named: list[Any] = [(sources[0].name, rows)]
+        total: Optional[int] = len(rows)
+    else:
+        named = [(s.name, st) for s, st in zip(sources, streams)]
+        hints = [st.count_hint(scan=dc.shows_progress()) for st in streams]
+        total = None if None in hints else sum(h for h in hints if h is not None)
+    engine_name = endpoint.name if endpoint is not None else ",".join(engines)
+    engine = setup.checker.engine
+    if artifact is not None:  # the artifact's stop words count too; the dir's Jinja is not what is rendered
+        extra = [i for i in engine.extra_stop_ids if i not in setup.engine_stop_ids]
+        setup.engine_stop_ids = setup.engine_stop_ids + extra
+        setup.missing_stop_ids = [i for i in setup.stop_ids if i not in setup.engine_stop_ids]
+        setup.template_file = f"the emitted {engine.artifact}"
+    bar = dc.progress_bar(total)
+    try:
+        agg = dc.run(setup.checker, named, workers=args.workers, batch_size=_batch(args, total), progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    data = dc.report_dict(
+        agg, template=resolved.template, options=resolved.options.to_dict(), engine=engine_name,
+        lf_version=setup.lf_version, sources=sources,
+    )  # fmt: skip
+    check_stops = endpoint is None
+    missing = setup.missing_stop_ids if check_stops else []
+    if check_stops:
+        data["stop_ids"] = {"template": setup.stop_ids, "engine": setup.engine_stop_ids, "missing": missing}
+        data["template_file"] = setup.template_file
+        if artifact is not None:
+            data["artifact"] = {"engine": artifact, "file": engine.artifact, "text": engine.text}
+    else:
+        data["endpoint"] = endpoint.url if endpoint is not None else None
+    code = dc.exit_code(agg, args.strict, missing)
+    if args.report:
+        write_text_atomic(args.report, dump(data) + "\n")
+    if args.json:
+        print(dump(data))
+        return code
+    target = endpoint.url if endpoint is not None else (setup.template_file or "no chat template")
+    what = "the probe corpus" if probe else ", ".join(s.name for s in sources)
+    print(f"LF template {resolved.template!r} vs {target} ({engine_name}), {what}:")
+    dc.print_summary(agg)
+    if agg.counts["boundary_only"]:
+        print(
+            "warning: boundary-only samples render the same text, split into different tokens at an LF slot boundary "
+            "(LF tokenizes each slot on its own); --strict treats them as failures",
+            file=sys.stderr,
+        )
+    if agg.counts["unsupported"]:
+        print(
+            f"warning: {agg.counts['unsupported']} sample(s) cannot be encoded for training (listed as unsupported, "
+            "with the reason): LF stops on them or they need media this text check cannot see",
+            file=sys.stderr,
+        )
+    if check_stops:
+        _print_stop_ids(setup.stop_ids, setup.engine_stop_ids, missing)
+    if args.report:
+        print(f"report: {args.report}")
+    if code == 0:
+        verdict(True, "engines render what training saw" + ("" if probe else " for every sample"))
+    elif resolved.template == "native" or endpoint is not None:
+        verdict(False, "see the kinds of difference above")
+    elif artifact is not None:
+        verdict(
+            False,
+            f"see the kinds of difference above and what the {engine.artifact} cannot express "
+            f"(docs/engines-{artifact}.md)",
+        )
+    else:
+        verdict(False, f"fix it with: lf-template repair {args.model_dir} --template {resolved.template}")
+    return code
+
+
+def _artifact_preflight(args: argparse.Namespace, resolved: Any, engine: str) -> Any:
+    """What --engine ollama / lmdeploy need, checked before LF loads; the Go renderer's path for ollama."""
+    import importlib.util
+    import os
+
+    from ..errors import BadInputError
+
+    if args.endpoint is not None:
+        raise BadInputError(
+            f"--engine {engine} renders the emitted {engine} file here; --endpoint checks a running server instead",
+            hint="pass one of them",
+        )
+    if resolved.template == "native":
+        raise BadInputError(
+            f"--engine {engine}: native mode serves the model's own Jinja chat template, which {engine} does not "
+            "render from these artifacts",
+            hint="check native mode with --engine hf",
+        )
+    if engine == "lmdeploy":
+        from ..engines.lmdeploy_side import INSTALL_HINT
+
+        if importlib.util.find_spec("lmdeploy") is None:
+            raise BadInputError(
+                "--engine lmdeploy needs the lmdeploy package, which is not installed", hint=INSTALL_HINT
+            )
+        if not os.path.isfile(os.path.join(args.model_dir, "config.json")):
+            raise BadInputError(
+                "no config.json: LMDeploy reads it (model type, architecture) before it loads the tokenizer",
+                path=args.model_dir,
+                hint="check the merged/exported model dir you serve (it has config.json)",
+            )
+        return None
+    from ..engines import ollama_go
+
+    return ollama_go.binary()  # built on first use; no `go` -> bad input
+
+
+def _artifact_factory(args: argparse.Namespace, resolved: Any, engine: str, go_binary: Any, frozen: Any) -> Any:
+    """``engine_factory`` for ``dataset_check.build``: emit the artifact for the template and load it."""
+
+    def factory(tokenizer: Any, jinja: Optional[str], kwargs: dict[str, Any]) -> Any:
+        from .. import lf_compat
+
+        prepared = lf_compat.prepare(resolved.template, tokenizer, resolved.options)  # build()'s, from LF's cache
+        if engine == "lmdeploy":
+            from ..engines import lmdeploy_side
+
+            return lmdeploy_side.make_engine(
+                args.model_dir, prepared, tokenizer, trust_remote_code=args.trust_remote_code
+            )
+        from ..engines import ollama_go, ollama_side
+
+        return ollama_side.make_engine(
+            args.model_dir, prepared, tokenizer, binary=go_binary, cutoff_len=resolved.cutoff_len,
+            now=ollama_go.go_time(frozen), kwargs=kwargs,
+        )  # fmt: skip
+
+    return factory
+
+
+def _batch(args: argparse.Namespace, total: Optional[int]) -> int:
+    """Small datasets: batches small enough that every worker gets some (results do not depend on it)."""
+    size = args.batch_size
+    if total is not None and args.workers > 1:
+        size = max(1, min(size, -(-total // (2 * args.workers))))
+    return size
+
+
+def _check_writable(path: str) -> None:
+    import os
+
+    from ..errors import BadInputError
+
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise BadInputError("the report's directory does not exist", path=path)
+    if os.path.isdir(path):
+        raise BadInputError("the report path is a directory", path=path)
