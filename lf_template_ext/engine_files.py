@@ -10,9 +10,13 @@ import json
 from typing import Any, Optional
 
 
-def emit_modelfile(prepared: Any, spec: Any, facts: Any, *, cutoff_len: Optional[int], from_: str = ".") -> str:
-    """Ollama Modelfile. The template writes LF's prefix (BOS) itself: the GGUF Ollama builds should say
-    ``add_bos_token=false`` (``lf-template repair model.gguf`` sets it)."""
+def emit_modelfile(
+    prepared: Any, spec: Any, facts: Any, *, cutoff_len: Optional[int], from_: str = ".", engine_adds_bos: bool = False
+) -> str:
+    """Ollama Modelfile. The template writes LF's prefix (BOS) itself, unless ``engine_adds_bos``: the
+    model Ollama builds from the dir adds a BOS to every prompt (see :func:`ollama_adds_bos`), so the
+    TEMPLATE leaves it out instead of doubling it. ``lf-template repair model.gguf`` sets a GGUF's
+    ``add_bos_token`` to false, which needs no such change."""
     from .engines import ollama
 
     return ollama.modelfile(
@@ -22,7 +26,15 @@ def emit_modelfile(prepared: Any, spec: Any, facts: Any, *, cutoff_len: Optional
         stop_words=ollama.default_stop_words(spec, facts),
         cutoff_len=cutoff_len,
         jinja_may_take_over=True,  # the dir's tokenizer_config.json holds a chat_template the GGUF will carry
+        engine_adds_bos=engine_adds_bos,
     )
+
+
+def ollama_adds_bos(model_dir: str, tokenizer: Any) -> bool:
+    """Whether ``ollama create`` from ``model_dir`` (``FROM .``) gives a model that adds a BOS itself."""
+    from .engines.ollama_side import adds_bos
+
+    return adds_bos(model_dir, tokenizer)
 
 
 def emit_lmdeploy(spec: Any, facts: Any, *, model_name: str, tokenizer: Any = None) -> str:

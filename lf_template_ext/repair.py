@@ -194,10 +194,16 @@ def plan_repair(
     # engine files
     has_modelfile = has_lmdeploy = False
     if "ollama" in engines:
-        from .engine_files import emit_modelfile
+        from .engine_files import emit_modelfile, ollama_adds_bos
 
-        files[MODELFILE] = emit_modelfile(prepared, spec, facts, cutoff_len=cutoff_len).encode("utf-8")
-        has_modelfile = True
+        try:
+            text = emit_modelfile(
+                prepared, spec, facts, cutoff_len=cutoff_len, engine_adds_bos=ollama_adds_bos(model_dir, tokenizer)
+            )
+            files[MODELFILE] = text.encode("utf-8")
+            has_modelfile = True
+        except UnsupportedTemplateError as e:
+            notes.append(f"ollama: Modelfile not written: {e}")
     if "lmdeploy" in engines:
         from .engine_files import emit_lmdeploy
 

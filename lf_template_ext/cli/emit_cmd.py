@@ -60,7 +60,10 @@ def run(args: argparse.Namespace) -> int:
     if args.engine == "vllm":
         text = compile_spec(spec, facts)
     elif args.engine == "ollama":
-        text = emit_modelfile(prepared, spec, facts, cutoff_len=resolved.cutoff_len)
+        from ..engine_files import ollama_adds_bos
+
+        adds_bos = ollama_adds_bos(args.model_dir, tokenizer)
+        text = emit_modelfile(prepared, spec, facts, cutoff_len=resolved.cutoff_len, engine_adds_bos=adds_bos)
     elif args.engine == "lmdeploy":
         text = emit_lmdeploy(spec, facts, model_name=info.name, tokenizer=tokenizer)
         name_warning = lmdeploy_name_warning(info.name)

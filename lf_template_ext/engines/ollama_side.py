@@ -207,13 +207,14 @@ def make_engine(
 
     spec = lf_compat.template_spec(prepared)
     facts = lf_compat.tokenizer_facts(prepared.tokenizer)
-    text = emit_modelfile(prepared, spec, facts, cutoff_len=cutoff_len)
+    add_bos = adds_bos(model_dir, tokenizer)
+    text = emit_modelfile(prepared, spec, facts, cutoff_len=cutoff_len, engine_adds_bos=add_bos)
     reasoning = spec.kind in ("reasoning", "glm47")
     return OllamaEngine(
         tokenizer,
         text,
         binary=binary,
-        add_bos=adds_bos(model_dir, tokenizer),
+        add_bos=add_bos,
         now=now,
         kwargs=kwargs,
         thought_words=tuple(spec.thought_words) if reasoning else None,  # type: ignore[arg-type]
