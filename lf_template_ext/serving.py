@@ -172,6 +172,11 @@ def serving_md(f: ServingFacts) -> str:
             "The Modelfile's TEMPLATE renders the training format. If `ollama show --template` reports the GGUF's",
             "Jinja instead (Ollama >= 0.30 prefers it when it mentions tools or thinking), start the server with",
             "`OLLAMA_GO_TEMPLATE=1`.",
+            "",
+            "Tools: Ollama hands the request's tool definitions and call arguments to the TEMPLATE as Go structs and",
+            "maps, so their JSON comes out in struct / sorted key order, where training wrote the dataset's order: a",
+            "tool prompt can differ from training in key order only (the `normalised-JSON` cells of lf-template-ext's",
+            "docs/engines-ollama.md).",
         ]
     else:
         lines += [

@@ -66,5 +66,6 @@ def test_repair_with_engines_writes_their_files_and_warns_on_names(tmp_path):
     serving = (d / "SERVING.md").read_text()
     assert "SGLang picks its built-in 'vicuna_v1.1'" in serving
     assert f"ollama create my-model -f Modelfile" in serving
+    assert "differ from training in key order only" in serving  # Ollama's tool JSON caveat
     if (d / "lmdeploy_chat_template.json").exists():
         assert "--chat-template" in serving and "lmdeploy_chat_template.json" in serving
