@@ -26,9 +26,7 @@ Run it in the test venv (``scripts/env.sh``) with ``HF_HUB_OFFLINE=1``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import random
 import shutil
 import sys
 import tempfile
@@ -39,33 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-WORDS = (
-    "the of and to in is that for it as with was on be by this are at from or an have not they which one you "
-    "were all we when there can been has more if will no would so what out up about into than them only time "
-    "model data train token template engine answer question system value result number paris weather river "
-    "mountain city country history science music language people world water light energy market"
-).split()
-
-
-def sentence(rng: random.Random, lo: int, hi: int) -> str:
-    words = [rng.choice(WORDS) for _ in range(rng.randint(lo, hi))]
-    return " ".join(words).capitalize() + rng.choice([".", "?", "!", "."])
-
-
-def write_dataset(directory: Path, samples: int, turns: int, seed: int = 0) -> None:
-    rng = random.Random(seed)
-    with open(directory / "bench.jsonl", "w", encoding="utf-8") as f:
-        for i in range(samples):
-            conv = []
-            for _ in range(turns):
-                conv.append({"from": "human", "value": sentence(rng, 8, 30)})
-                conv.append({"from": "gpt", "value": " ".join(sentence(rng, 10, 40) for _ in range(rng.randint(1, 3)))})
-            row: dict = {"conversations": conv}
-            if i % 2 == 0:
-                row["system"] = sentence(rng, 5, 15)
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    info = {"bench": {"file_name": "bench.jsonl", "formatting": "sharegpt", "columns": {"messages": "conversations", "system": "system"}}}
-    (directory / "dataset_info.json").write_text(json.dumps(info), encoding="utf-8")
+from _script_utils import write_sharegpt_dataset  # noqa: E402
 
 
 def main() -> int:
@@ -91,7 +63,7 @@ def main() -> int:
         model = work / "model"
         shutil.copytree(args.model, model)
         t0 = time.perf_counter()
-        write_dataset(work, args.samples, args.turns)
+        write_sharegpt_dataset(work, args.samples, args.turns, jsonl=True)
         print(f"dataset: {args.samples} conversations x {args.turns} turns, written in {time.perf_counter() - t0:.1f}s")
 
         t0 = time.perf_counter()

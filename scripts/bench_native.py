@@ -28,9 +28,7 @@ Run it in the test venv (``scripts/env.sh``) with ``HF_HUB_OFFLINE=1``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import random
 import sys
 import tempfile
 import time
@@ -40,34 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-WORDS = (
-    "the of and to in is that for it as with was on be by this are at from or an have not they which one you "
-    "were all we when there can been has more if will no would so what out up about into than them only time "
-    "model data train token template engine answer question system value result number paris weather river "
-    "mountain city country history science music language people world water light energy market"
-).split()
-
-
-def sentence(rng: random.Random, lo: int, hi: int) -> str:
-    words = [rng.choice(WORDS) for _ in range(rng.randint(lo, hi))]
-    return " ".join(words).capitalize() + rng.choice([".", "?", "!", "."])
-
-
-def write_dataset(directory: Path, samples: int, turns: int, seed: int = 0) -> None:
-    rng = random.Random(seed)
-    rows = []
-    for i in range(samples):
-        conv = []
-        for _ in range(turns):
-            conv.append({"from": "human", "value": sentence(rng, 8, 30)})
-            conv.append({"from": "gpt", "value": " ".join(sentence(rng, 10, 40) for _ in range(rng.randint(1, 3)))})
-        row = {"conversations": conv}
-        if i % 2 == 0:
-            row["system"] = sentence(rng, 5, 15)
-        rows.append(row)
-    (directory / "bench.json").write_text(json.dumps(rows), encoding="utf-8")
-    info = {"bench": {"file_name": "bench.json", "formatting": "sharegpt", "columns": {"messages": "conversations", "system": "system"}}}
-    (directory / "dataset_info.json").write_text(json.dumps(info), encoding="utf-8")
+from _script_utils import write_sharegpt_dataset  # noqa: E402
 
 
 def main() -> int:
@@ -101,7 +72,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
-        write_dataset(tmp_path, args.samples, args.turns)
+        write_sharegpt_dataset(tmp_path, args.samples, args.turns, jsonl=False)
 
         def lf_args(template: str) -> tuple:
             return get_train_args(

@@ -121,20 +121,14 @@ def build() -> str:
     return HEADER + summary + "\n".join(lines) + "\n"
 
 
+from _script_utils import write_or_check  # noqa: E402
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if docs/engines.md is not what this writes")
     args = parser.parse_args()
-    text = build()
-    if args.check:
-        if OUT.read_text(encoding="utf-8") != text:
-            print(f"{OUT} is stale: run python scripts/engines_table.py", file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_text(text, encoding="utf-8")
-    print(f"wrote {OUT}")
-    return 0
-
+    return write_or_check(build(), OUT, "engines_table.py", args.check)
 
 if __name__ == "__main__":
     sys.exit(main())

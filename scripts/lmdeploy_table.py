@@ -133,22 +133,15 @@ def build() -> str:
     return out
 
 
+from _script_utils import write_or_check  # noqa: E402
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="compare with the committed file instead of writing")
     parser.add_argument("--output", default=str(REPO / "docs" / "engines-lmdeploy.md"))
     args = parser.parse_args()
-    text = build()
-    if args.check:
-        current = Path(args.output).read_text(encoding="utf-8") if Path(args.output).exists() else ""
-        if current != text:
-            print(f"{args.output} is stale; run python scripts/lmdeploy_table.py", file=sys.stderr)
-            return 1
-        return 0
-    Path(args.output).write_text(text, encoding="utf-8")
-    print(f"wrote {args.output}", file=sys.stderr)
-    return 0
-
+    return write_or_check(build(), Path(args.output), "lmdeploy_table.py", args.check)
 
 if __name__ == "__main__":
     sys.exit(main())

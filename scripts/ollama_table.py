@@ -33,21 +33,14 @@ def build() -> str:
     return ollama_check.document(rows)
 
 
+from _script_utils import write_or_check  # noqa: E402
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if docs/engines-ollama.md is stale")
     args = parser.parse_args()
-    text = build()
-    if args.check:
-        current = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
-        if current != text:
-            print(f"{DOC} is stale; run python scripts/ollama_table.py", file=sys.stderr)
-            return 1
-        return 0
-    DOC.write_text(text, encoding="utf-8")
-    print(f"wrote {DOC}")
-    return 0
-
+    return write_or_check(build(), DOC, "ollama_table.py", args.check)
 
 if __name__ == "__main__":
     sys.exit(main())
