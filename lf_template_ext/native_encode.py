@@ -5,10 +5,13 @@ The pipeline for a batch (LF hands its dataset processor 1000 rows at a time):
 1. render each conversation's prompts and finals (``native_render``) and lay out its turns
    (``native_layout``): which character spans are trained, in which example;
 2. tokenize every example text in one batched call, whole, with ``add_special_tokens=False``
-   (what vLLM does with a rendered chat prompt), asking for character offsets;
-3. map the character spans to tokens and cut the sequence into LF's (prompt, response)
-   pairs, then apply LF's own cutoff/label loop (``assemble``: ``infer_seqlen`` truncation,
-   ``train_on_prompt``, ``mask_history``), so LF's options keep their meaning.
+   (what vLLM does with a rendered chat prompt);
+3. map the character spans to tokens (the Rust encodings' ``char_to_token``, a handful of
+   calls per example, instead of a Python tuple per token for every offset) and cut the
+   sequence into LF's (prompt, response) pairs, then apply LF's own cutoff/label loop
+   (``assemble``: ``infer_seqlen`` truncation, ``train_on_prompt``, ``mask_history``), so LF's
+   options keep their meaning. An example that fits ``cutoff_len`` takes ``assemble_fitting``,
+   which builds the same labels by slice assignment (LF's loop never truncates a pair that fits).
 
 A token is trained for span ``[s, e)`` when it ends inside it (``s < end <= e``): when a
 BPE merge crosses the start of an answer (LF's "boundary-only" case) the merged token is
@@ -86,17 +89,70 @@ def offsets_range(offsets: Sequence[tuple[int, int]], span: tuple[int, int]) -> 
     return i, j
 
 
+def encoding_range(encoding: Any, n_chars: int, span: tuple[int, int]) -> tuple[int, int]:
+    """:func:`token_range` from a Rust ``tokenizers.Encoding``, without its offsets list.
+
+    The first token covering character ``s`` is the first token ending after ``s`` (token
+    starts never decrease), so ``char_to_token`` answers both ends; a position past the text
+    maps to the token count. A character no token covers (a normalizer dropped it) falls back
+    to the offsets.
+    """
+    n_tokens = len(encoding)
+    out = []
+    for pos in span:
+        t = n_tokens if pos >= n_chars else encoding.char_to_token(pos)
+        if t is None:
+            return offsets_range(encoding.offsets, span)
+        out.append(t)
+    return out[0], out[1]
+
+
+def cuts(n: int, ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int, int]]:
+    """``(a, i, j)`` per LF pair: prompt ``[a, i)``, response ``[i, j)`` of ``n`` ids (see :func:`to_pairs`)."""
+    out = []
+    prev = 0
+    for i, j in ranges:  # an overlapping or reversed range is clipped: every id in exactly one piece
+        i = max(i, prev)
+        j = max(i, j)
+        out.append((prev, i, j))
+        prev = j
+    if prev < n:  # nothing trained after the last span (never for our layouts): keep it as prompt
+        out.append((prev, n, n))
+    return out
+
+
 def to_pairs(ids: Sequence[int], ranges: Sequence[tuple[int, int]]) -> list[Pair]:
     """Cut ``ids`` into LF's (prompt, response) pairs at the trained ranges."""
-    pairs: list[Pair] = []
-    prev = 0
-    for i, j in ranges:
-        i = max(i, prev)
-        pairs.append((list(ids[prev:i]), list(ids[i:j])))
-        prev = max(prev, j)
-    if prev < len(ids):  # nothing trained after the last span (never for our layouts): keep it as prompt
-        pairs.append((list(ids[prev:]), []))
-    return pairs
+    return [(list(ids[a:i]), list(ids[i:j])) for a, i, j in cuts(len(ids), ranges)]
+
+
+def assemble_fitting(
+    ids: list[int], ranges: Sequence[tuple[int, int]], options: LFDataOptions, ignore_index: int
+) -> Optional[tuple[list[int], list[int]]]:
+    """:func:`assemble` of :func:`to_pairs` for an example that fits ``cutoff_len`` (else ``None``).
+
+    LF's ``infer_seqlen`` keeps a pair whole when it fits the room left, so a fitting example
+    keeps every id in order, ``mask_history``'s reversal included; labels are then the ids of
+    the trained responses (and of the prompts with ``train_on_prompt``), written by slice
+    instead of LF's per-pair list building. ``tests/test_native_encode.py`` checks it against
+    :func:`assemble` with LF's own ``infer_seqlen``.
+    """
+    if len(ids) > options.cutoff_len:
+        return None
+    pieces = cuts(len(ids), ranges)
+    last = len(pieces) - 1
+    if options.train_on_prompt:
+        labels = list(ids)
+        if options.mask_history:
+            for k, (_, i, j) in enumerate(pieces):
+                if k != last:
+                    labels[i:j] = [ignore_index] * (j - i)
+        return list(ids), labels
+    labels = [ignore_index] * len(ids)
+    for k, (_, i, j) in enumerate(pieces):
+        if not options.mask_history or k == last:
+            labels[i:j] = ids[i:j]
+    return list(ids), labels
 
 
 def assemble(
@@ -200,17 +256,13 @@ class NativeEncoder:
         """Ids of every text (one batched call) and, per text, a char span -> token range map."""
         if not texts:
             return [], []
-        try:
-            enc = self.tokenizer(
-                texts,
-                add_special_tokens=False,
-                return_offsets_mapping=True,
-                return_attention_mask=False,
-                return_token_type_ids=False,
-            )
-        except NotImplementedError:  # a slow (Python) tokenizer has no offsets
+        if not getattr(self.tokenizer, "is_fast", False):  # a slow (Python) tokenizer has no encodings
             return self._tokenize_slow(texts)
-        return enc["input_ids"], [functools.partial(offsets_range, o) for o in enc["offset_mapping"]]
+        enc = self.tokenizer(texts, add_special_tokens=False, return_attention_mask=False, return_token_type_ids=False)
+        encodings = enc.encodings
+        if encodings is None or len(encodings) != len(texts):
+            raise RuntimeError(f"{type(self.tokenizer).__name__} returned no per-text encodings")  # pragma: no cover
+        return enc["input_ids"], [functools.partial(encoding_range, e, len(t)) for e, t in zip(encodings, texts)]
 
     def _tokenize_slow(self, texts: list[str]) -> tuple[list[list[int]], list[Callable[[tuple[int, int]], tuple[int, int]]]]:
         """Without offsets, a boundary's token index is the length of the text before it, encoded."""
@@ -226,7 +278,8 @@ class NativeEncoder:
         out = []
         for ex, ids, to_tokens in zip(examples, ids_list, mappers, strict=True):
             ranges = [to_tokens(span) for span in ex.spans]
-            out.append(assemble(to_pairs(ids, ranges), self.data, self.infer_seqlen, self.ignore_index))
+            fitting = assemble_fitting(ids, ranges, self.data, self.ignore_index)
+            out.append(fitting or assemble(to_pairs(ids, ranges), self.data, self.infer_seqlen, self.ignore_index))
         return out
 
     def pairs(self, conv: Conversation, sample: Sample) -> list[Pair]:

@@ -10,8 +10,9 @@
   the template variables native mode passes (``enable_thinking`` from LF's data argument,
   omitted when it is ``null``; ``template_ext_native_kwargs``): the call vLLM makes.
 * The renderings a conversation needs (``native_layout``) come from a structure cache
-  (``native_skeleton``); the full rendering is always made for real and compared, so the
-  token ids never depend on the cache.
+  (``native_skeleton``; off for templates that read contents with a regex filter such as
+  ``wordcount``); the full rendering is always made for real and compared, so the token ids
+  never depend on the cache.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional, cast
 
-from .native_skeleton import Skeleton, SkeletonCache, structure_key, traceable_contents
+from .native_skeleton import Skeleton, SkeletonCache, reads_text_untraceably, structure_key, traceable_contents
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +83,21 @@ class ChatRenderer:
         self.kwargs: dict[str, Any] = dict(template_kwargs or {})
         if enable_thinking is not None:
             self.kwargs["enable_thinking"] = enable_thinking
-        self._cache = SkeletonCache(self._render) if cache else None
+        self._cache = SkeletonCache(self._render) if cache and not self._reads_text(tokenizer) else None
         self._stable: dict[tuple, bool] = {}  # skeletons of a conversation -> is its layout stable
+        # the skeletons stable_spans found for a conversation it could not settle, for turn_renders
+        self._found: Optional[tuple[Conversation, list[str], list[Skeleton]]] = None
+
+    @staticmethod
+    def _reads_text(tokenizer: Any) -> bool:
+        """Does one of the tokenizer's chat templates read contents in a way the tracer cannot see?"""
+        templates = getattr(tokenizer, "chat_template", None)
+        for text in (templates.values() if isinstance(templates, dict) else [templates]):
+            name = reads_text_untraceably(text) if isinstance(text, str) else None
+            if name:
+                logger.info("native mode: the chat template uses the %r filter on text; render cache off", name)
+                return True
+        return False
 
     @property
     def cache_stats(self) -> dict[str, Any]:
@@ -149,6 +163,7 @@ class ChatRenderer:
                 for p, f in zip(prompts, finals, strict=True)
             )
         if not stable:
+            self._found = (conv, contents, skeletons)
             return None
         full = self._render(conv.messages, conv.tools, False)
         if whole.fill(contents) != full:
@@ -164,6 +179,14 @@ class ChatRenderer:
         if not turns:
             raise NativeRenderError("the conversation has no assistant turn", False, len(msgs))
         full = self._render(msgs, tools, False)
+        found, self._found = self._found, None
+        if found is not None and found[0] is conv and self._cache is not None and self._cache.enabled:
+            _, contents, skeletons = found  # stable_spans just looked every skeleton up
+            if skeletons[-1].fill(contents) == full:
+                n = len(turns)
+                return [sk.fill(contents) for sk in skeletons[:n]], [sk.fill(contents) for sk in skeletons[n:-1]] + [full]
+            self._distrust()
+            return self.turn_renders(conv)
         cache = self._cache
         contents = traceable_contents(msgs) if cache is not None and cache.enabled else None
         if contents is None:

@@ -19,9 +19,26 @@ recorded predicate takes the same path through the template, so its rendering is
 recorded sequence with the expressions evaluated on its contents. Anything the tracer
 cannot follow (iterating over the content, hashing it, ``tojson`` or HTML escaping of it,
 which break the marker) makes the structure uncacheable: it is rendered for real every
-time. The caller still renders the full conversation for real and compares (``native_render``),
-so a template that inspects content in a way the tracer cannot see is caught and the cache
-switched off for it.
+time.
+
+Code that reads a traced string's *text* without calling its methods (a regex, as Jinja's
+``wordcount``, ``title`` or ``striptags`` filters do; ``int()``; a literal's method or ``in``
+with the content as argument: ``'yes no' in content`` is traced, ``content in 'yes no'`` is
+not) would see the marker, not the content, and nothing records it. Two defences:
+
+* the templates that use a filter known to read text that way are never cached
+  (:func:`reads_text_untraceably`, checked by ``native_render`` on the template source);
+* every traced render is repeated with other texts behind the same traced strings
+  (:data:`ALT_BUFFERS`: empty, then digits and words); whatever read the text answers
+  differently for them, so a rendering that does not come out as the first one with the
+  markers swapped (or takes another path) is not cached. ``''`` is in every string and
+  every string starts with it, so untraced ``in``/``startswith``/``replace`` checks flip.
+
+This makes a miss unlikely, not impossible (a read whose answer is the same for the marker
+and both alternatives but not for some real content). The caller renders the full
+conversation for real and compares (``native_render``), so the input ids never depend on the
+cache; a template that inspects content in a way the tracer cannot see is caught there too
+and the cache switched off for it.
 """
 
 from __future__ import annotations
@@ -64,16 +81,49 @@ def _resolve(args: tuple, contents: Sequence[str]) -> list[Any]:
     return [evaluate(a[1], contents) if a[0] == "e" else a[1] for a in args]
 
 
+def marker(i: int) -> str:
+    """The text of traced string ``i`` in the render a skeleton is read from."""
+    return f"{_OPEN}{i}&\x01{_CLOSE}"
+
+
+#: The texts behind traced string ``i`` in the repeated renders (see the module docstring).
+ALT_BUFFERS: tuple[Callable[[int], str], ...] = (lambda i: "", lambda i: f"{i + 7} x7 Word{i} é 9")
+
+#: Jinja filters that read their argument's text with a regex or a conversion (never via its methods).
+TEXT_READING_FILTERS = frozenset(
+    {"wordcount", "title", "striptags", "urlize", "wordwrap", "int", "float", "format", "filesizeformat", "urlencode", "xmlattr"}
+)
+
+
+def reads_text_untraceably(template: str) -> Optional[str]:
+    """The first text-reading filter (or test) the template uses, or ``None``.
+
+    The template is parsed with plain Jinja; one it cannot parse (an engine-specific tag) is
+    left to the repeated renders.
+    """
+    try:
+        from jinja2 import Environment, nodes
+
+        ast = Environment(extensions=["jinja2.ext.loopcontrols"]).parse(template)
+    except Exception:
+        return None
+    for node in ast.find_all((nodes.Filter, nodes.Test)):
+        if node.name in TEXT_READING_FILTERS:
+            return node.name
+    return None
+
+
 class Tracer:
     """Collects the expressions and predicates of one traced render."""
 
-    def __init__(self) -> None:
+    def __init__(self, buffer: Callable[[int], str] = marker) -> None:
         self.exprs: list[Expr] = []
         self.predicates: list[tuple[Expr, str, tuple, Any]] = []
+        self.buffer = buffer
 
     def traced(self, expr: Expr, actual: str) -> "Traced":
         self.exprs.append(expr)
-        obj = str.__new__(Traced, f"{_OPEN}{len(self.exprs) - 1}&\x01{_CLOSE}")
+        obj = str.__new__(Traced, self.buffer(len(self.exprs) - 1))
         obj.__dict__.update(expr=expr, actual=actual, tracer=self)
         return obj
 
@@ -242,7 +292,7 @@ def check_predicate(pred: tuple[Expr, str, tuple, Any], contents: Sequence[str])
 class Skeleton:
     """One traced rendering: literal text and expressions, valid under its predicates."""
 
-    __slots__ = ("segments", "predicates")
+    __slots__ = ("segments", "predicates", "_literal_len", "_leaves", "_exprs")
 
     def __init__(self, output: str, tracer: Tracer) -> None:
         parts: list[Any] = []
@@ -260,6 +310,10 @@ class Skeleton:
                 raise Untraceable("a content was escaped or serialised (tojson, escape)")
         self.segments = tuple(segments)
         self.predicates = tuple(tracer.predicates)
+        # what length() sums: literal text once, then the contents used whole, then the rest
+        self._literal_len = sum(len(s) for s in self.segments if type(s) is str)
+        self._leaves = tuple(s[1] for s in self.segments if type(s) is not str and s[0] == "leaf")
+        self._exprs = tuple(s for s in self.segments if type(s) is not str and s[0] != "leaf")
 
     def applies(self, contents: Sequence[str]) -> bool:
         try:
@@ -269,10 +323,12 @@ class Skeleton:
 
     def length(self, contents: Sequence[str]) -> int:
         """``len(self.fill(contents))`` without building the text."""
-        return sum(
-            len(s) if type(s) is str else len(contents[s[1]]) if s[0] == "leaf" else len(evaluate(s, contents))
-            for s in self.segments
-        )
+        n = self._literal_len
+        for j in self._leaves:
+            n += len(contents[j])
+        for expr in self._exprs:
+            n += len(evaluate(expr, contents))
+        return n
 
     def prefix_of(self, other: "Skeleton") -> bool:
         """Is every filling of ``self`` a prefix of the same filling of ``other``, whatever the contents?"""
@@ -385,8 +441,9 @@ class SkeletonCache:
         real = self._render(messages, tools, agp)  # raises the template's own error, if any
         tracer = Tracer()
         try:
-            skeleton = Skeleton(self._render(traced_messages(messages, contents, tracer), tools, agp), tracer)
-            same = skeleton.fill(contents) == real
+            output = self._render(traced_messages(messages, contents, tracer), tools, agp)
+            skeleton = Skeleton(output, tracer)
+            same = skeleton.fill(contents) == real and self._text_unread(output, tracer, messages, tools, contents, agp)
         except Exception:  # Untraceable, or the template choked on a traced content
             same = False
         if not same:
@@ -401,3 +458,15 @@ class SkeletonCache:
         if len(variants) < self.MAX_VARIANTS:
             variants.append(skeleton)
         return real
+
+    def _text_unread(
+        self, output: str, tracer: Tracer, messages: list[dict], tools: Any, contents: Sequence[str], agp: bool
+    ) -> bool:
+        """Does the render come out the same, markers swapped, with other texts behind the traced strings?"""
+        for buffer in ALT_BUFFERS:
+            alt = Tracer(buffer)
+            alt_output = self._render(traced_messages(messages, contents, alt), tools, agp)
+            expected = _MARKER.sub(lambda m: buffer(int(m.group(1))), output)
+            if alt_output != expected or alt.exprs != tracer.exprs or alt.predicates != tracer.predicates:
+                return False
+        return True

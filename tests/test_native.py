@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 import pytest
 
-from native_fixtures import FIXTURES_WITH_TEMPLATES, fresh_tokenizer, model_dir, tokenizer_for
+from native_fixtures import FIXTURES_WITH_TEMPLATES, fixture_template, fresh_tokenizer, model_dir, tokenizer_for
 from native_reference import IGNORE, WEATHER_CALL, expected_examples, render
 
 REPO = Path(__file__).resolve().parents[1]
@@ -451,10 +451,11 @@ def test_render_cache_equals_real_rendering(fixture):
                 want = real.turn_renders(conv)
             except NativeRenderError:
                 with pytest.raises(NativeRenderError):
+                    cached.stable_spans(conv)
                     cached.turn_renders(conv)
                 continue
-            assert cached.turn_renders(conv) == want
             fast = cached.stable_spans(conv)  # the layout proven on skeletons must be the full analysis's
+            assert cached.turn_renders(conv) == want  # the encoder's order: stable_spans, then turn_renders
             if fast is not None:
                 proven += 1
                 layout = analyze(*want, special_text(tok), anchors(conv))
@@ -491,12 +492,60 @@ def test_render_cache_follows_what_a_template_does_with_contents(template):
                 [{"role": "user", "content": "ask"}, {"role": "assistant", "content": first},
                  {"role": "user", "content": "again"}, {"role": "assistant", "content": second}]
             )
+            cached.stable_spans(conv)  # the encoder's order: the fast path first, then the turn renderings
             assert cached.turn_renders(conv) == real.turn_renders(conv), (first, second)
     stats = cached.cache_stats
     if "tojson" in template:  # JSON escaping breaks the content markers: rendered for real, never cached
         assert stats["hits"] == 0
     else:  # the branches each content takes are recorded; same answers, same rendering
         assert stats["enabled"] and stats["hits"] > stats["misses"] > 4
+
+
+UNTRACED_READS = {
+    # a regex filter: refused on the template source (reads_text_untraceably)
+    "wordcount": "{% for m in messages %}{{ m.content | wordcount }}|{% endfor %}",
+    # the content as the argument of a literal's test: the repeated renders see it flip
+    "in literal": "{% for m in messages %}{% if m.content in 'yes no' %}Y{% else %}{{ m.content }}{% endif %}|{% endfor %}",
+    "literal method": "{% for m in messages %}{{ 'yes-no'.startswith(m.content) }}{{ m.content }}|{% endfor %}",
+    "count in literal": "{% for m in messages %}{{ 'a yes b'.count(m.content) }}|{% endfor %}",
+}
+
+
+@pytest.mark.parametrize("name", list(UNTRACED_READS))
+def test_render_cache_never_serves_a_rendering_that_read_the_text_untraced(name):
+    """Every rendering a conversation needs (not only the full one) equals the real one."""
+    from lf_template_ext.lf_compat import copy_tokenizer
+    from lf_template_ext.native_render import ChatRenderer, Conversation
+
+    tok = copy_tokenizer(tokenizer_for("Qwen2.5"))
+    tok.chat_template = UNTRACED_READS[name] + "{% if add_generation_prompt %}GEN{% endif %}"
+    cached, real = ChatRenderer(tok, enable_thinking=None), ChatRenderer(tok, enable_thinking=None, cache=False)
+    for first in ["one", "two words", "yes", "no", "three more words", ""]:
+        for second in ["yes", "z"]:
+            conv = Conversation(
+                [{"role": "user", "content": "q"}, {"role": "assistant", "content": first},
+                 {"role": "user", "content": "q2"}, {"role": "assistant", "content": second}]
+            )
+            cached.stable_spans(conv)  # the encoder's order: the fast path first, then the turn renderings
+            assert cached.turn_renders(conv) == real.turn_renders(conv), (first, second)
+    assert cached.cache_stats["hits"] == 0
+
+
+def test_templates_with_text_reading_filters_are_never_cached():
+    from lf_template_ext.native_render import ChatRenderer
+    from lf_template_ext.native_skeleton import reads_text_untraceably
+
+    assert reads_text_untraceably(UNTRACED_READS["wordcount"]) == "wordcount"
+    assert reads_text_untraceably("{{ messages[0].content | trim | title }}") == "title"
+    assert reads_text_untraceably(UNTRACED_READS["in literal"]) is None  # left to the repeated renders
+    assert reads_text_untraceably("{% generation %}{{ x }}{% endgeneration %}") is None  # not plain Jinja
+    for f in FIXTURES_WITH_TEMPLATES:  # no fixture template loses the cache to it
+        assert reads_text_untraceably(fixture_template(f)) is None, f.label
+    from lf_template_ext.lf_compat import copy_tokenizer
+
+    tok = copy_tokenizer(tokenizer_for("Qwen2.5"))
+    tok.chat_template = UNTRACED_READS["wordcount"]
+    assert ChatRenderer(tok).cache_stats["enabled"] is False
 
 
 #: The prefix-stability report of every fixture template (docs/native-mode.md holds the same table).
