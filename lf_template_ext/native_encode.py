@@ -21,6 +21,7 @@ part of the answer. Everything but the trained tokens is ``IGNORE_INDEX``.
 from __future__ import annotations
 
 import functools
+import logging
 from bisect import bisect_right
 from operator import itemgetter
 from collections.abc import Callable, Sequence
@@ -29,7 +30,11 @@ from typing import Any, Optional, Union
 
 from .errors import LFTemplateExtError
 from .native_layout import Example, NativeLayoutError, SpecialText, analyze, plan, turn_example
+from .native_prefix import SplitFinder, pieces_are_independent, splitting_tokens
 from .native_render import ChatRenderer, Conversation, NativeRenderError, anchors
+
+logger = logging.getLogger("llamafactory.lf_template_ext.native")
+Mapper = Callable[[tuple[int, int]], tuple[int, int]]  # char span -> token range of one text
 
 Pair = tuple[list[int], list[int]]
 InferSeqlen = Callable[[int, int, int], tuple[int, int]]
@@ -104,6 +109,19 @@ def encoding_range(encoding: Any, n_chars: int, span: tuple[int, int]) -> tuple[
         if t is None:
             return offsets_range(encoding.offsets, span)
         out.append(t)
+    return out[0], out[1]
+
+
+def compose_ids(base: list[int], u: int, suffix: list[int]) -> list[int]:
+    """An extra example's ids from its conversation's: ``ids(T)[:u] + ids(E[a:])`` (``native_prefix``)."""
+    return base[:u] + suffix
+
+
+def _composed_range(base: Mapper, suffix: Mapper, a: int, u: int, span: tuple[int, int]) -> tuple[int, int]:
+    """Token range in ``ids(T)[:u] + ids(E[a:])`` of a char span of ``E`` (``E[:a] == T[:a]``)."""
+    out = []
+    for pos in span:
+        out.append(base((pos, pos))[0] if pos < a else u + suffix((pos - a, pos - a))[0])
     return out[0], out[1]
 
 
@@ -219,7 +237,10 @@ class NativeEncoder:
         self.ignore_index = ignore_index
         self.template_name = template_name
         self._suggest = suggest
-        self.stats = {"conversations": 0, "unstable_turns": 0, "extra_examples": 0, "untrained_turns": 0}
+        self.stats = {
+            "conversations": 0, "unstable_turns": 0, "extra_examples": 0, "untrained_turns": 0, "reused_prefixes": 0,
+        }
+        self._reuse = SplitFinder(splitting_tokens(self.tokenizer)) if pieces_are_independent(self.tokenizer) else None
 
     # -- errors ---------------------------------------------------------------------------------
     def fail(self, sample: Sample, reason: str, fix: str) -> NativeSampleError:
@@ -252,29 +273,79 @@ class NativeEncoder:
         return out
 
     # -- tokens -----------------------------------------------------------------------------------
-    def _tokenize(self, texts: list[str]) -> tuple[list[list[int]], list[Callable[[tuple[int, int]], tuple[int, int]]]]:
-        """Ids of every text (one batched call) and, per text, a char span -> token range map."""
+    def _tokenize(self, texts: list[str]) -> tuple[list[list[int]], list[Mapper], Optional[list[Any]]]:
+        """Ids of every text (one batched call), per text a char span -> token range map, and the encodings."""
         if not texts:
-            return [], []
+            return [], [], []
         if not getattr(self.tokenizer, "is_fast", False):  # a slow (Python) tokenizer has no encodings
-            return self._tokenize_slow(texts)
+            ids, mappers = self._tokenize_slow(texts)
+            return ids, mappers, None
         enc = self.tokenizer(texts, add_special_tokens=False, return_attention_mask=False, return_token_type_ids=False)
         encodings = enc.encodings
         if encodings is None or len(encodings) != len(texts):
             raise RuntimeError(f"{type(self.tokenizer).__name__} returned no per-text encodings")  # pragma: no cover
-        return enc["input_ids"], [functools.partial(encoding_range, e, len(t)) for e, t in zip(encodings, texts)]
+        mappers: list[Mapper] = [functools.partial(encoding_range, e, len(t)) for e, t in zip(encodings, texts)]
+        return enc["input_ids"], mappers, encodings
 
-    def _tokenize_slow(self, texts: list[str]) -> tuple[list[list[int]], list[Callable[[tuple[int, int]], tuple[int, int]]]]:
+    def _tokenize_slow(self, texts: list[str]) -> tuple[list[list[int]], list[Mapper]]:
         """Without offsets, a boundary's token index is the length of the text before it, encoded."""
         encode = functools.partial(self.tokenizer.encode, add_special_tokens=False)
 
-        def mapper(text: str) -> Callable[[tuple[int, int]], tuple[int, int]]:
+        def mapper(text: str) -> Mapper:
             return lambda span: (len(encode(text[: span[0]])), len(encode(text[: span[1]])))
 
         return [encode(t) for t in texts], [mapper(t) for t in texts]
 
-    def encode_examples(self, examples: Sequence[Example]) -> list[tuple[list[int], list[int]]]:
-        ids_list, mappers = self._tokenize([ex.text for ex in examples])
+    def _tokenize_examples(
+        self, texts: list[str], bases: Optional[Sequence[Optional[int]]]
+    ) -> tuple[list[list[int]], list[Mapper]]:
+        """:meth:`_tokenize`, reusing the base text's token prefix where ``native_prefix`` allows it.
+
+        ``bases[n]`` is the index of the text whose prefix text ``n`` may share (its
+        conversation's full rendering, itself tokenized whole), or ``None``.
+        """
+        finder = self._reuse
+        splits: dict[int, tuple[int, int]] = {}
+        if finder is not None and bases:
+            for n, b in enumerate(bases):
+                if b is not None:
+                    a = finder.split_point(texts[n], texts[b])
+                    if a:
+                        splits[n] = (b, a)
+        if not splits:
+            return self._tokenize(texts)[:2]
+        ids_list, mappers, encodings = self._tokenize([t[splits[n][1]:] if n in splits else t for n, t in enumerate(texts)])
+        assert encodings is not None  # a finder exists only for fast tokenizers
+        whole = []  # texts the reuse could not serve after all: tokenized whole below
+        for n, (b, a) in splits.items():
+            u = encodings[b].char_to_token(a)
+            suffix = ids_list[n]
+            if u is None or not suffix or ids_list[b][u] != suffix[0]:
+                whole.append(n)
+                continue
+            ids_list[n] = compose_ids(ids_list[b], u, suffix)
+            mappers[n] = functools.partial(_composed_range, mappers[b], mappers[n], a, u)
+        first = next(iter(n for n in splits if n not in whole), None)
+        if first is not None:
+            whole.append(first)  # the claim, checked on this batch's data
+        if whole:
+            ids_w, mappers_w, _ = self._tokenize([texts[n] for n in whole])
+            if first is not None and ids_w[-1] != ids_list[first]:
+                logger.warning(
+                    "native mode: %s: reusing token prefixes changed an example's ids; tokenizing every example whole",
+                    self.template_name,
+                )
+                self._reuse = None
+                return self._tokenize(texts)[:2]
+            for n, ids, mapper in zip(whole, ids_w, mappers_w):
+                ids_list[n], mappers[n] = ids, mapper
+        self.stats["reused_prefixes"] += len(splits) - len(whole) + (first is not None)
+        return ids_list, mappers
+
+    def encode_examples(
+        self, examples: Sequence[Example], bases: Optional[Sequence[Optional[int]]] = None
+    ) -> list[tuple[list[int], list[int]]]:
+        ids_list, mappers = self._tokenize_examples([ex.text for ex in examples], bases)
         out = []
         for ex, ids, to_tokens in zip(examples, ids_list, mappers, strict=True):
             ranges = [to_tokens(span) for span in ex.spans]
@@ -289,14 +360,19 @@ class NativeEncoder:
         here; the batch path (``native.install_processors``) expands.
         """
         (example,) = self.examples(conv, sample, policy="mask" if self.policy == "expand" else self.policy)[:1]
-        (ids,), (to_tokens,) = self._tokenize([example.text])
+        (ids,), (to_tokens,), _ = self._tokenize([example.text])
         return to_pairs(ids, [to_tokens(span) for span in example.spans])
 
     def encode_batch(self, convs: Sequence[Conversation], samples: Sequence[Sample]) -> list[list[Encoded]]:
         """For each conversation, its examples (the full rendering first, then extra ones)."""
         planned = [self.examples(conv, sample) for conv, sample in zip(convs, samples, strict=True)]
-        flat = [ex for exs in planned for ex in exs]
-        encoded = iter(self.encode_examples(flat))
+        flat: list[Example] = []
+        bases: list[Optional[int]] = []
+        for exs in planned:  # extra examples may reuse the tokens of their conversation's full rendering
+            base = len(flat)
+            flat.extend(exs)
+            bases.extend([None] + [base] * (len(exs) - 1))
+        encoded = iter(self.encode_examples(flat, bases))
         out: list[list[Encoded]] = []
         for exs in planned:
             row = []
@@ -324,7 +400,7 @@ class NativeEncoder:
             return self.tokenizer.encode(prompt_text, add_special_tokens=False), []
         full = self.renderer.render(conv, len(msgs), False)
         example = turn_example(len(conv.assistant_indices) - 1, prompt_text, full, anchors(conv)[-1])
-        (ids,), (to_tokens,) = self._tokenize([example.text])
+        (ids,), (to_tokens,), _ = self._tokenize([example.text])
         i, _ = to_tokens(example.spans[0])
         return list(ids[:i]), list(ids[i:])
 

@@ -116,3 +116,80 @@ def test_characters_no_token_covers_fall_back_to_the_offsets():
     assert uncovered, "the test needs characters no token covers"
     for s, e in itertools.combinations_with_replacement(range(len(text) + 1), 2):
         assert encoding_range(encoding, len(text), (s, e)) == offsets_range(offsets, (s, e)), (s, e)
+
+
+# -- token-prefix reuse for policy expand (native_prefix) ---------------------------------------------------
+
+THOUGHT_CONVS = [
+    [("Hi there", "<think>\nGreeting.\n</think>\n\nHello!"), ("What is 2+2?", "<think>\nAdd.\n</think>\n\n4"),
+     ("And 3+3?", "6"), ("Bye", "<think>\nEnd.\n</think>\n\nBye — 再见 🙂")],
+    [("  spaced  ", "plain answer\n"), ("next", "<think>x</think>y")],
+]
+
+
+def _qwen3_encoder():
+    from lf_template_ext.native_encode import NativeEncoder
+    from lf_template_ext.native_render import ChatRenderer
+
+    infer_seqlen, ignore = _lf_infer_seqlen()
+    tok = tokenizer_for("Qwen3")
+    return NativeEncoder(
+        ChatRenderer(tok), policy="expand", data=LFDataOptions(cutoff_len=1 << 20), infer_seqlen=infer_seqlen,
+        ignore_index=ignore, template_name="Qwen3",
+    )
+
+
+def _convs():
+    from lf_template_ext.native_render import Conversation
+
+    out = []
+    for turns in THOUGHT_CONVS:
+        msgs = [{"role": "system", "content": "Be brief."}]
+        for user, answer in turns:
+            msgs += [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]
+        out.append(Conversation(msgs))
+    return out
+
+
+def _whole(encoder, convs):
+    """The same examples with every text tokenized whole (no reuse)."""
+    encoder._reuse = None
+    return encoder.encode_batch(convs, ["s"] * len(convs))
+
+
+@pytest.mark.parametrize("label,independent", [
+    ("Qwen2.5", True), ("Qwen3", True), ("Llama-3.1", True), ("Gemma-3", True), ("Mistral-v0.3", False), ("Phi-3", False),
+])
+def test_which_tokenizers_tokenize_pieces_independently(label, independent):
+    from lf_template_ext.native_prefix import pieces_are_independent
+
+    assert pieces_are_independent(tokenizer_for(label)) is independent
+
+
+def test_expand_examples_reuse_the_conversations_tokens_and_equal_whole_tokenization():
+    encoder = _qwen3_encoder()
+    convs = _convs()
+    got = encoder.encode_batch(convs, ["s"] * len(convs))
+    assert encoder.stats["reused_prefixes"] >= 3  # Qwen3 trains every earlier turn alone
+    tok = encoder.tokenizer
+    for conv, rows in zip(convs, got):
+        for ex, row in zip(encoder.examples(conv, "s"), rows):
+            assert row.input_ids == tok(ex.text, add_special_tokens=False)["input_ids"]
+    assert [[(r.input_ids, r.labels) for r in rows] for rows in got] == [
+        [(r.input_ids, r.labels) for r in rows] for rows in _whole(_qwen3_encoder(), convs)
+    ]
+
+
+def test_a_reuse_that_changes_ids_is_caught_and_switched_off(monkeypatch, caplog):
+    """What a tokenizer whose pieces are not independent would do: the batch's check must catch it."""
+    from lf_template_ext import native_encode
+
+    monkeypatch.setattr(native_encode, "compose_ids", lambda base, u, suffix: base[: u + 1] + suffix)
+    encoder = _qwen3_encoder()
+    convs = _convs()
+    with caplog.at_level("WARNING", logger="llamafactory.lf_template_ext.native"):
+        got = encoder.encode_batch(convs, ["s"] * len(convs))
+    assert "reusing token prefixes changed" in caplog.text
+    assert encoder._reuse is None and encoder.stats["reused_prefixes"] == 0
+    want = _whole(_qwen3_encoder(), convs)
+    assert [[(r.input_ids, r.labels) for r in rows] for rows in got] == [[(r.input_ids, r.labels) for r in rows] for rows in want]
