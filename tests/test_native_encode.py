@@ -127,15 +127,15 @@ THOUGHT_CONVS = [
 ]
 
 
-def _qwen3_encoder():
+def _qwen3_encoder(data: LFDataOptions = LFDataOptions(cutoff_len=1 << 20)):
     from lf_template_ext.native_encode import NativeEncoder
     from lf_template_ext.native_render import ChatRenderer
 
     infer_seqlen, ignore = _lf_infer_seqlen()
     tok = tokenizer_for("Qwen3")
     return NativeEncoder(
-        ChatRenderer(tok), policy="expand", data=LFDataOptions(cutoff_len=1 << 20), infer_seqlen=infer_seqlen,
-        ignore_index=ignore, template_name="Qwen3",
+        ChatRenderer(tok), policy="expand", data=data, infer_seqlen=infer_seqlen, ignore_index=ignore,
+        template_name="Qwen3",
     )
 
 
@@ -166,17 +166,25 @@ def test_which_tokenizers_tokenize_pieces_independently(label, independent):
     assert pieces_are_independent(tokenizer_for(label)) is independent
 
 
-def test_expand_examples_reuse_the_conversations_tokens_and_equal_whole_tokenization():
-    encoder = _qwen3_encoder()
+@pytest.mark.parametrize("data", [
+    LFDataOptions(cutoff_len=1 << 20),
+    LFDataOptions(cutoff_len=40),  # LF's truncation loop, on composed ids and spans
+    LFDataOptions(cutoff_len=1 << 20, train_on_prompt=True),
+    LFDataOptions(cutoff_len=1 << 20, mask_history=True),
+], ids=["plain", "cutoff", "train_on_prompt", "mask_history"])
+def test_expand_examples_reuse_the_conversations_tokens_and_equal_whole_tokenization(data):
+    encoder = _qwen3_encoder(data)
     convs = _convs()
     got = encoder.encode_batch(convs, ["s"] * len(convs))
-    assert encoder.stats["reused_prefixes"] >= 3  # Qwen3 trains every earlier turn alone
+    # Qwen3 trains every earlier turn alone; with mask_history only the last turn is trained: one example each
+    assert (encoder.stats["reused_prefixes"] >= 3) is not data.mask_history
     tok = encoder.tokenizer
-    for conv, rows in zip(convs, got):
-        for ex, row in zip(encoder.examples(conv, "s"), rows):
-            assert row.input_ids == tok(ex.text, add_special_tokens=False)["input_ids"]
+    if data.cutoff_len > 1000:
+        for conv, rows in zip(convs, got):
+            for ex, row in zip(encoder.examples(conv, "s"), rows):
+                assert row.input_ids == tok(ex.text, add_special_tokens=False)["input_ids"]
     assert [[(r.input_ids, r.labels) for r in rows] for rows in got] == [
-        [(r.input_ids, r.labels) for r in rows] for rows in _whole(_qwen3_encoder(), convs)
+        [(r.input_ids, r.labels) for r in rows] for rows in _whole(_qwen3_encoder(data), convs)
     ]
 
 
