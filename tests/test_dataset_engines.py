@@ -227,3 +227,66 @@ def test_engine_choices_and_missing_tools_are_bad_input(tmp_path, data_dir, caps
     monkeypatch.setitem(sys.modules, "lmdeploy", None)
     code, err = run("--engine", "lmdeploy")
     assert code == 2 and "pip install --no-deps lmdeploy==0.18.0" in err
+
+
+# -- --artifact FILE: the file you serve, not the one emit writes ------------------------------------------
+
+
+@needs_go
+def test_ollama_artifact_checks_the_given_modelfile(tmp_path, data_dir, go_cache, capsys, monkeypatch):
+    """The emitted Modelfile passes; the same file with the assistant header's newline dropped fails."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(go_cache))
+    qwen = served_dir(tmp_path, QWEN25)
+    good = tmp_path / "Modelfile"
+    good.write_text(emitted(capsys, qwen, "ollama", "qwen"), encoding="utf-8")
+    args = [str(qwen), "--template", "qwen", "--dataset", "chat", "--dataset-dir", str(data_dir), "--engine", "ollama"]
+    code, report = check_json(capsys, *args, "--artifact", str(good))
+    assert code == 0, report["kinds"]
+    assert report["artifact"]["file"] == str(good) and report["template_file"] == str(good)
+
+    # the TEMPLATE's Go string literals spell the newline as \n
+    edited = good.read_text(encoding="utf-8").replace('<|im_start|>assistant\\n"', '<|im_start|>assistant "')
+    assert edited != good.read_text(encoding="utf-8")
+    bad = tmp_path / "Modelfile.edited"
+    bad.write_text(edited, encoding="utf-8")
+    code, report = check_json(capsys, *args, "--artifact", str(bad))
+    assert code == 1 and report["summary"]["differs"] == 2, report["summary"]
+
+
+def test_lmdeploy_artifact_checks_the_given_json(tmp_path, data_dir, capsys):
+    qwen = served_dir(tmp_path, QWEN25)
+    config = json.loads(emitted(capsys, qwen, "lmdeploy", "qwen"))
+    args = [str(qwen), "--template", "qwen", "--dataset", "chat", "--dataset-dir", str(data_dir), "--engine", "lmdeploy"]
+    good = tmp_path / "lmdeploy.json"
+    good.write_text(json.dumps(config), encoding="utf-8")
+    code, report = check_json(capsys, *args, "--artifact", str(good))
+    assert code == 0, report["kinds"]
+    system_key = next(k for k in config if "system" in k and isinstance(config[k], str) and config[k].startswith("<|im_start|>"))
+    config[system_key] = config[system_key].replace("<|im_start|>system\n", "<|im_start|>system ")
+    bad = tmp_path / "lmdeploy.edited.json"
+    bad.write_text(json.dumps(config), encoding="utf-8")
+    code, report = check_json(capsys, *args, "--artifact", str(bad))
+    assert code == 1 and report["summary"]["differs"] >= 1, report["summary"]
+
+
+def test_artifact_bad_input(tmp_path, data_dir, capsys):
+    qwen = served_dir(tmp_path, QWEN25)
+    base = [str(qwen), "--template", "qwen", "--dataset", "chat", "--dataset-dir", str(data_dir)]
+
+    def run(*extra: str) -> tuple[int, str]:
+        capsys.readouterr()
+        code = cli_main(["check", *base, *extra])
+        return code, capsys.readouterr().err
+
+    code, err = run("--artifact", str(tmp_path / "Modelfile"))  # no artifact engine
+    assert code == 2 and "--engine ollama" in err
+    code, err = run("--engine", "lmdeploy", "--artifact", str(tmp_path / "missing.json"))
+    assert code == 2 and "missing.json" in err and "cannot read" in err
+    not_json = tmp_path / "not.json"
+    not_json.write_text("FROM x\n", encoding="utf-8")
+    code, err = run("--engine", "lmdeploy", "--artifact", str(not_json))
+    assert code == 2 and "not an LMDeploy chat template JSON" in err
+    no_template = tmp_path / "Modelfile"
+    no_template.write_text("FROM ./model.gguf\nPARAMETER stop <|im_end|>\n", encoding="utf-8")
+    code, err = run("--engine", "ollama", "--artifact", str(no_template))
+    assert code == 2 and "no TEMPLATE" in err

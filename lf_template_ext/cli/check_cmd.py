@@ -38,7 +38,8 @@ example each, and --report lists every differing sample index. With --endpoint, 
 live server (vLLM's /tokenize, or llama-server's /apply-template + /tokenize). With --engine ollama or
 --engine lmdeploy, the engine side is the Modelfile / LMDeploy JSON `lf-template emit` writes for the
 template, rendered by the engine's own code (Ollama's template execution re-created in Go, built with the
-local `go`; LMDeploy's messages2prompt and tokenizer, needs the lmdeploy package) with its BOS rule.
+local `go`; LMDeploy's messages2prompt and tokenizer, needs the lmdeploy package) with its BOS rule;
+--artifact FILE checks the Modelfile / JSON you actually serve (e.g. edited by hand) instead.
 
 examples:
   lf-template check ./merged --template llama3                 # exit 1: the native template differs
@@ -50,6 +51,7 @@ examples:
   lf-template check ./merged --template qwen3 --dataset data/my_sft.json --endpoint http://localhost:8000
   lf-template check ./merged --template qwen --dataset data/my_sft.json --engine ollama
   lf-template check ./merged --template qwen --dataset data/my_sft.json --engine lmdeploy
+  lf-template check ./merged --template qwen --engine ollama --artifact ./merged/Modelfile
 
 exit codes: 0 aligned (boundary-only cases are warned about), 1 misaligned, 2 bad input, 3 the engine's
 file cannot express the template (--engine ollama / lmdeploy; the reason is printed).
@@ -93,6 +95,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "transformers and tokenize without BOS), or one of ollama (the emitted Modelfile's TEMPLATE through Ollama's "
         "template execution re-created in Go; needs `go`), lmdeploy (the emitted JSON through LMDeploy's own "
         "messages2prompt and tokenizer; needs the lmdeploy package)",
+    )
+    g.add_argument(
+        "--artifact",
+        metavar="FILE",
+        help="with --engine ollama or lmdeploy: check this Modelfile / LMDeploy JSON (the one you serve) instead of "
+        "the one `lf-template emit` writes for the template",
     )
     g.add_argument(
         "--chat-template-kwargs",
@@ -159,6 +167,13 @@ def run(args: argparse.Namespace) -> int:
 
     inspect_dir(args.model_dir)  # bad input found before LF loads
     engines = _engines(args.engine)
+    if args.artifact is not None and engines[0] not in ARTIFACT_ENGINES:
+        from ..errors import BadInputError
+
+        raise BadInputError(
+            f"--artifact is the file an artifact engine renders; --engine {args.engine} renders the model dir's Jinja",
+            hint="add --engine ollama (a Modelfile) or --engine lmdeploy (an LMDeploy JSON)",
+        )
     args.template_kwargs = _template_kwargs(args.chat_template_kwargs)
     resolved = resolve_template(args, model_dir=args.model_dir)
     if args.dataset is None and args.dataset_dir is not None:
@@ -307,7 +322,7 @@ def _run_samples(args: argparse.Namespace, resolved: Any, engines: list[str]) ->
         extra = [i for i in engine.extra_stop_ids if i not in setup.engine_stop_ids]
         setup.engine_stop_ids = setup.engine_stop_ids + extra
         setup.missing_stop_ids = [i for i in setup.stop_ids if i not in setup.engine_stop_ids]
-        setup.template_file = f"the emitted {engine.artifact}"
+        setup.template_file = args.artifact if args.artifact is not None else f"the emitted {engine.artifact}"
     bar = dc.progress_bar(total)
     try:
         agg = dc.run(setup.checker, named, workers=args.workers, batch_size=_batch(args, total), progress=bar)
@@ -324,7 +339,7 @@ def _run_samples(args: argparse.Namespace, resolved: Any, engines: list[str]) ->
         data["stop_ids"] = {"template": setup.stop_ids, "engine": setup.engine_stop_ids, "missing": missing}
         data["template_file"] = setup.template_file
         if artifact is not None:
-            data["artifact"] = {"engine": artifact, "file": engine.artifact, "text": engine.text}
+            data["artifact"] = {"engine": artifact, "file": args.artifact or engine.artifact, "text": engine.text}
     else:
         data["endpoint"] = endpoint.url if endpoint is not None else None
     code = dc.exit_code(agg, args.strict, missing)
@@ -380,6 +395,8 @@ def _artifact_preflight(args: argparse.Namespace, resolved: Any, engine: str) ->
             f"--engine {engine} renders the emitted {engine} file here; --endpoint checks a running server instead",
             hint="pass one of them",
         )
+    if args.artifact is not None:
+        args.artifact_text = _read_artifact(args.artifact, engine)
     if resolved.template == "native":
         raise BadInputError(
             f"--engine {engine}: native mode serves the model's own Jinja chat template, which {engine} does not "
@@ -405,8 +422,39 @@ def _artifact_preflight(args: argparse.Namespace, resolved: Any, engine: str) ->
     return ollama_go.binary()  # built on first use; no `go` -> bad input
 
 
+def _read_artifact(path: str, engine: str) -> str:
+    """The text of ``--artifact FILE`` (bad input: missing, unreadable, not text, no TEMPLATE / not JSON)."""
+    import json
+
+    from ..errors import BadInputError
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInputError(f"--artifact: cannot read it: {e}", path=path) from None
+    if engine == "lmdeploy":
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as e:
+            raise BadInputError(
+                f"--artifact: not an LMDeploy chat template JSON: {e}", path=path,
+                hint="pass the file given to lmdeploy's --chat-template (`lf-template emit MODEL_DIR --engine lmdeploy`)",
+            ) from None
+    elif not any(line.strip().upper().startswith("TEMPLATE") for line in text.splitlines()):
+        raise BadInputError(
+            "--artifact: the Modelfile has no TEMPLATE: Ollama would use the template inside the GGUF, which is "
+            "the model's Jinja converted by Ollama, not this file",
+            path=path,
+            hint="check the model dir's Jinja with --engine hf, or pass a Modelfile with a TEMPLATE",
+        )
+    return text
+
+
 def _artifact_factory(args: argparse.Namespace, resolved: Any, engine: str, go_binary: Any, frozen: Any) -> Any:
-    """``engine_factory`` for ``dataset_check.build``: emit the artifact for the template and load it."""
+    """``engine_factory`` for ``dataset_check.build``: emit the artifact for the template (or take
+    ``--artifact FILE``) and load it."""
+    text = getattr(args, "artifact_text", None)
 
     def factory(tokenizer: Any, jinja: Optional[str], kwargs: dict[str, Any]) -> Any:
         from .. import lf_compat
@@ -416,16 +464,28 @@ def _artifact_factory(args: argparse.Namespace, resolved: Any, engine: str, go_b
             from ..engines import lmdeploy_side
 
             return lmdeploy_side.make_engine(
-                args.model_dir, prepared, tokenizer, trust_remote_code=args.trust_remote_code
+                args.model_dir, prepared, tokenizer, trust_remote_code=args.trust_remote_code, text=text
             )
         from ..engines import ollama_go, ollama_side
 
         return ollama_side.make_engine(
             args.model_dir, prepared, tokenizer, binary=go_binary, cutoff_len=resolved.cutoff_len,
-            now=ollama_go.go_time(frozen), kwargs=kwargs,
+            now=ollama_go.go_time(frozen), kwargs=kwargs, text=text,
         )  # fmt: skip
 
-    return factory
+    if text is None:
+        return factory
+
+    def checked_factory(tokenizer: Any, jinja: Optional[str], kwargs: dict[str, Any]) -> Any:
+        """A hand-written file the engine cannot load is bad input naming the file."""
+        from ..errors import BadInputError
+
+        try:
+            return factory(tokenizer, jinja, kwargs)
+        except (ValueError, KeyError, TypeError, RuntimeError, AttributeError) as e:
+            raise BadInputError(f"--artifact: {engine} cannot load it: {e}", path=args.artifact) from None
+
+    return checked_factory
 
 
 def _batch(args: argparse.Namespace, total: Optional[int]) -> int:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from typing import Any, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 from ..engine_sides import IdsOrError, RenderRequest
 
@@ -124,9 +124,9 @@ def import_lmdeploy() -> None:
 
 
 def make_engine(
-    model_dir: str, prepared: Any, tokenizer: Any, *, trust_remote_code: bool = False
+    model_dir: str, prepared: Any, tokenizer: Any, *, trust_remote_code: bool = False, text: Optional[str] = None
 ) -> LMDeployEngine:
-    """Emit the JSON for ``prepared`` and load it and MODEL_DIR's tokenizer with LMDeploy."""
+    """Emit the JSON for ``prepared`` (or take ``text``: ``check --artifact``) and load it and MODEL_DIR's tokenizer with LMDeploy."""
     import sys
 
     from .. import lf_compat
@@ -147,11 +147,16 @@ def make_engine(
     spec = lf_compat.template_spec(prepared)
     facts = lf_compat.tokenizer_facts(prepared.tokenizer)
     name = inspect_dir(model_dir).name
-    text = emit_lmdeploy(spec, facts, model_name=name, tokenizer=tokenizer)  # UnsupportedTemplateError: exit 3
-    tpl = engine.lmdeploy_template(
-        spec, facts, model_name=name, tokenizer_adds_bos=engine.tokenizer_adds_bos(tokenizer)
-    )
+    if text is None:
+        text = emit_lmdeploy(spec, facts, model_name=name, tokenizer=tokenizer)  # UnsupportedTemplateError: exit 3
+    try:
+        tpl = engine.lmdeploy_template(
+            spec, facts, model_name=name, tokenizer_adds_bos=engine.tokenizer_adds_bos(tokenizer)
+        )
+        tools_reason = tpl.reason("tools") or ""
+    except Exception:  # a template the emitter refuses, checked through a JSON written by hand
+        tools_reason = "LMDeploy's JSON chat template has no tools or tool calls"
     with tempfile.TemporaryDirectory(prefix="lf-template-lmdeploy-") as tmp:  # from_json reads it once
         chat = load_chat_template(text, os.path.join(tmp, "lmdeploy_chat_template.json"))
     lmd_tokenizer = Tokenizer(model_dir, trust_remote_code=trust_remote_code)
-    return LMDeployEngine(chat, lmd_tokenizer, tools_reason=tpl.reason("tools") or "", text=text)
+    return LMDeployEngine(chat, lmd_tokenizer, tools_reason=tools_reason, text=text)

@@ -100,7 +100,7 @@ class OllamaEngine:
     ) -> None:
         parsed = ollama_go.parse_modelfile(binary, modelfile)
         if parsed.get("error"):
-            raise RuntimeError(f"the emitted Modelfile does not parse as Ollama reads it: {parsed['error']}")
+            raise RuntimeError(f"the Modelfile does not parse as Ollama reads it: {parsed['error']}")
         commands = parsed.get("commands") or []
         templates = [c["args"] for c in commands if c["name"] == "template"]
         systems = [c["args"] for c in commands if c["name"] == "system"]
@@ -200,15 +200,20 @@ def make_engine(
     cutoff_len: Optional[int],
     now: Optional[str],
     kwargs: Optional[dict[str, Any]] = None,
+    text: Optional[str] = None,
 ) -> OllamaEngine:
-    """Emit the Modelfile for ``prepared`` (``UnsupportedTemplateError`` when Ollama cannot express it)."""
+    """Emit the Modelfile for ``prepared`` (``UnsupportedTemplateError`` when Ollama cannot express it).
+
+    ``text``: a Modelfile to check instead (``check --artifact``), e.g. one edited by hand.
+    """
     from .. import lf_compat
     from ..engine_files import emit_modelfile
 
     spec = lf_compat.template_spec(prepared)
     facts = lf_compat.tokenizer_facts(prepared.tokenizer)
     add_bos = adds_bos(model_dir, tokenizer)
-    text = emit_modelfile(prepared, spec, facts, cutoff_len=cutoff_len, engine_adds_bos=add_bos)
+    if text is None:
+        text = emit_modelfile(prepared, spec, facts, cutoff_len=cutoff_len, engine_adds_bos=add_bos)
     reasoning = spec.kind in ("reasoning", "glm47")
     return OllamaEngine(
         tokenizer,
