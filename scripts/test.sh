@@ -14,7 +14,7 @@ cd "$root"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export PATH="$venv/bin:$PATH"
 set +e
-"$venv/bin/python" -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadgroup "$@"
+"$venv/bin/python" -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadgroup --durations=15 "$@"
 rc=$?
 set -e
 # pytest exits 5 when it collected no tests: a failure for us, like any other non-zero exit.
