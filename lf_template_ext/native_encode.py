@@ -30,7 +30,7 @@ from typing import Any, Optional, Union
 
 from .errors import LFTemplateExtError
 from .native_layout import Example, NativeLayoutError, SpecialText, analyze, plan, turn_example
-from .native_prefix import SplitFinder, pieces_are_independent, splitting_tokens
+from .native_prefix import pieces_are_independent, split_point, splitting_tokens
 from .native_render import ChatRenderer, Conversation, NativeRenderError, anchors
 
 logger = logging.getLogger("llamafactory.lf_template_ext.native")
@@ -240,7 +240,8 @@ class NativeEncoder:
         self.stats = {
             "conversations": 0, "unstable_turns": 0, "extra_examples": 0, "untrained_turns": 0, "reused_prefixes": 0,
         }
-        self._reuse = SplitFinder(splitting_tokens(self.tokenizer)) if pieces_are_independent(self.tokenizer) else None
+        # the tokens texts are cut at, when prefix reuse is sound for this tokenizer (native_prefix)
+        self._reuse = SpecialText(splitting_tokens(self.tokenizer)) if pieces_are_independent(self.tokenizer) else None
 
     # -- errors ---------------------------------------------------------------------------------
     def fail(self, sample: Sample, reason: str, fix: str) -> NativeSampleError:
@@ -309,7 +310,7 @@ class NativeEncoder:
         if finder is not None and bases:
             for n, b in enumerate(bases):
                 if b is not None:
-                    a = finder.split_point(texts[n], texts[b])
+                    a = split_point(finder, texts[n], texts[b])
                     if a:
                         splits[n] = (b, a)
         if not splits:
@@ -325,7 +326,7 @@ class NativeEncoder:
                 continue
             ids_list[n] = compose_ids(ids_list[b], u, suffix)
             mappers[n] = functools.partial(_composed_range, mappers[b], mappers[n], a, u)
-        first = next(iter(n for n in splits if n not in whole), None)
+        first = next((n for n in splits if n not in whole), None)
         if first is not None:
             whole.append(first)  # the claim, checked on this batch's data
         if whole:

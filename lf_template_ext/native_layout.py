@@ -97,6 +97,14 @@ class SpecialText:
                         break
         return pos
 
+    def last_start(self, text: str, end: int) -> Optional[int]:
+        """Where the last special token that lies wholly inside ``text[:end]`` starts (``None``: none)."""
+        start = None
+        if self._re is not None:
+            for m in self._re.finditer(text, 0, end):
+                start = m.start()
+        return start
+
     def is_trailer(self, text: str) -> bool:
         """Only special tokens and whitespace: an end-of-conversation marker, not answer text."""
         rest = self._re.sub("", text) if self._re is not None else text

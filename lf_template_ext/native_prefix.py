@@ -11,7 +11,8 @@ where a piece stands in the text (:func:`pieces_are_independent`: no normalizer 
 pre-tokenizer step that treats the first piece or a piece's edges specially, added tokens
 that do not swallow neighbouring whitespace), an example ``E`` that shares ``T[:a]`` and has
 an added token starting at ``a`` tokenizes as ``ids(T)[:u] + ids(E[a:])``, ``u`` being ``T``'s
-token at ``a``. :func:`split_point` finds the last such ``a`` in the shared prefix.
+token at ``a``. :func:`split_point` finds the last such ``a`` in the shared prefix, with the
+:func:`splitting_tokens` in a ``native_layout.SpecialText``.
 
 The encoder checks the claim on real data (the first reused example of each batch is also
 tokenized whole and compared) and stops reusing for the run if it ever fails, so the ids
@@ -21,9 +22,9 @@ stay those of tokenizing the whole text, as vLLM does.
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterable
 from typing import Any, Optional
+
+from .native_layout import SpecialText, common_prefix
 
 _NORMALIZERS = {"NFC", "NFD", "NFKC", "NFKD", "Lowercase", "Replace", "Sequence"}
 _PRE_TOKENIZERS = {"Split", "ByteLevel", "Digits", "Punctuation", "Whitespace", "WhitespaceSplit", "Metaspace", "Sequence"}
@@ -74,25 +75,6 @@ def splitting_tokens(tokenizer: Any) -> list[str]:
     return out
 
 
-class SplitFinder:
-    """Finds where an extra example may take over its conversation's token prefix."""
-
-    def __init__(self, tokens: Iterable[str]) -> None:
-        toks = sorted(set(tokens), key=len, reverse=True)
-        self._re = re.compile("|".join(re.escape(t) for t in toks)) if toks else None
-
-    def split_point(self, example: str, full: str) -> Optional[int]:
-        """The last ``a`` where an added token starts inside the prefix ``example`` shares with ``full``."""
-        if self._re is None:
-            return None
-        shared = _common_prefix(example, full)
-        best = None
-        for m in self._re.finditer(example, 0, shared):
-            best = m.start()
-        return best or None  # 0: nothing to reuse
-
-
-def _common_prefix(a: str, b: str) -> int:
-    from .native_layout import common_prefix
-
-    return common_prefix(a, b)
+def split_point(splitting: SpecialText, example: str, full: str) -> Optional[int]:
+    """The last ``a`` > 0 where a splitting token starts inside the prefix ``example`` shares with ``full``."""
+    return splitting.last_start(example, common_prefix(example, full)) or None  # 0: nothing to reuse
