@@ -7,7 +7,7 @@ imports happen inside the functions that need them.
 from ._version import __version__
 from .api import compile_jinja, verify
 from .errors import BadInputError, LFTemplateExtError, UnsupportedLFVersionError, UnsupportedTemplateError
-from .options import TemplateOptions
+from .model.options import TemplateOptions
 
 __all__ = [
     "__version__",

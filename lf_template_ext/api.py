@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Optional
 
-from .options import TemplateOptions
+from .model.options import TemplateOptions
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .verifier import AlignmentReport
+    from .verifier.probe import AlignmentReport
 
 
 def _options(
@@ -48,7 +48,7 @@ def compile_jinja(
     the same names and must match the training run. Raises ``UnsupportedTemplateError`` when
     the template uses something Jinja + whole-string tokenization cannot reproduce.
     """
-    from . import lf_compat
+    from .lf import compat as lf_compat
     from .compiler import compile_spec
 
     options = _options(default_system, tool_format, enable_thinking, preserve_thinking, mask_history)
@@ -72,9 +72,9 @@ def verify(
 
     ``jinja`` defaults to the compiled template; pass a model's own template to see how far
     it is from what training saw. ``conversations`` default to the built-in probe corpus
-    (``lf_template_ext.corpus``); each is ``{"id", "messages", "tools"?}`` in OpenAI shape.
+    (``lf_template_ext.model.corpus``); each is ``{"id", "messages", "tools"?}`` in OpenAI shape.
     """
-    from .verifier import verify_template
+    from .verifier.probe import verify_template
 
     options = _options(default_system, tool_format, enable_thinking, preserve_thinking, mask_history)
     return verify_template(template, tokenizer, conversations, jinja=jinja, options=options)

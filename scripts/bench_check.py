@@ -53,10 +53,10 @@ def main() -> int:
     import logging
 
     logging.disable(logging.WARNING)
-    from lf_template_ext import datasets as lfdata
-    from lf_template_ext import dataset_check as dc
-    from lf_template_ext import lf_compat
-    from lf_template_ext.options import TemplateOptions
+    from lf_template_ext.lf import datasets as lfdata
+    from lf_template_ext.verifier.probe import dataset as dc
+    from lf_template_ext.lf import compat as lf_compat
+    from lf_template_ext.model.options import TemplateOptions
 
     work = Path(tempfile.mkdtemp(prefix="bench_check_"))
     try:
@@ -93,7 +93,7 @@ def main() -> int:
         render_rate = n / (time.perf_counter() - t0)
         full_texts = [t for t, r in zip(texts, requests) if not r.add_generation_prompt]
 
-        from lf_template_ext.engine_sides import batch_encode
+        from lf_template_ext.render.hf import batch_encode
 
         tok = checker.engine.tokenizer
         t0 = time.perf_counter()

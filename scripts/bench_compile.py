@@ -32,11 +32,12 @@ def main() -> int:
     args = parser.parse_args()
 
     from harness import FROZEN, harness_tokenizer
-    from lf_template_ext import lf_compat, messages
+    from lf_template_ext.lf import compat as lf_compat
+    from lf_template_ext.model import messages
     from lf_template_ext.compiler import compile_spec
-    from lf_template_ext.corpus import probe_corpus
-    from lf_template_ext.options import TemplateOptions
-    from lf_template_ext.verifier import verify_template
+    from lf_template_ext.model.corpus import probe_corpus
+    from lf_template_ext.model.options import TemplateOptions
+    from lf_template_ext.verifier.probe.probe import verify_template
 
     t0 = time.perf_counter()
     names = args.templates or lf_compat.template_names()

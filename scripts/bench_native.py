@@ -54,7 +54,7 @@ def main() -> int:
 
     import logging
 
-    from lf_template_ext import native
+    from lf_template_ext.native.mode import mode as native
     import llamafactory.data.processor.supervised as supervised
     import llamafactory.data.template as template_module
 

@@ -56,7 +56,7 @@ def build() -> str:
     import transformers
 
     from harness import coverage_row, table_markdown
-    from lf_template_ext import lf_compat
+    from lf_template_ext.lf import compat as lf_compat
 
     rows = []
     notes: dict[str, list[str]] = {}

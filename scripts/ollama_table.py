@@ -25,7 +25,7 @@ DOC = REPO / "docs" / "engines-ollama.md"
 def build() -> str:
     import ollama_check
 
-    from lf_template_ext import lf_compat
+    from lf_template_ext.lf import compat as lf_compat
 
     with tempfile.TemporaryDirectory(prefix="ollama_render-") as tmp:
         binary = ollama_check.build_renderer(tmp)

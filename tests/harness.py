@@ -87,8 +87,8 @@ def _marked_qwen25() -> Any:
     One shared tokenizer (instead of one per template) keeps the suite fast; a marker of another
     template is harmless, since slot and probe text only contain their own template's markers.
     """
-    from lf_template_ext import lf_compat
-    from lf_template_ext.lf_compat import copy_tokenizer
+    from lf_template_ext.lf import compat as lf_compat
+    from lf_template_ext.lf.compat import copy_tokenizer
 
     tok = copy_tokenizer(fixture_tokenizer(QWEN25))
     markers: list[str] = []
@@ -136,10 +136,10 @@ def _cell(cases: list[Any]) -> tuple[str, list[str]]:
 
 def coverage_row(name: str) -> dict[str, Any]:
     """Verify one LF template on the probe corpus (and its thinking variants); one table row."""
-    from lf_template_ext import lf_compat
-    from lf_template_ext.corpus import probe_corpus
-    from lf_template_ext.options import TemplateOptions
-    from lf_template_ext.verifier import verify_template
+    from lf_template_ext.lf import compat as lf_compat
+    from lf_template_ext.model.corpus import probe_corpus
+    from lf_template_ext.model.options import TemplateOptions
+    from lf_template_ext.verifier.probe.probe import verify_template
 
     tok, label = harness_tokenizer(name)
     template = lf_compat._template_module().TEMPLATES[name]

@@ -104,7 +104,7 @@ def _config_token(value: Any) -> Optional[str]:
 @functools.lru_cache(maxsize=None)
 def tokenizer_for(label: str) -> Any:
     """The (shared, do not mutate) tokenizer rendering fixture ``label``'s chat template."""
-    from lf_template_ext.lf_compat import copy_tokenizer
+    from lf_template_ext.lf.compat import copy_tokenizer
 
     f = BY_LABEL[label]
     if f.folder == "internlm--internlm2-1_8b":  # custom tokenizer class; its tokenizer.json is a fast one
@@ -138,7 +138,7 @@ def fresh_tokenizer(label: str) -> Any:
     pickles them in pure Python to fingerprint every ``map`` (seconds to a minute per call on
     a loaded machine, whatever the template). The copy drops them to keep the tests short.
     """
-    from lf_template_ext.lf_compat import copy_tokenizer
+    from lf_template_ext.lf.compat import copy_tokenizer
 
     tok = copy_tokenizer(tokenizer_for(label))
     tok.__dict__.pop("_vocab", None)

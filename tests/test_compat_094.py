@@ -51,8 +51,8 @@ CHECK_ALL = r"""
 import json, sys
 from harness import harness_tokenizer, FROZEN
 from lf_template_ext import lf_compat
-from lf_template_ext.verifier import verify_template
-from lf_template_ext.options import TemplateOptions
+from lf_template_ext.verifier.probe import verify_template
+from lf_template_ext.model.options import TemplateOptions
 import llamafactory
 caps = lf_compat.capabilities()
 out = {"version": llamafactory.__version__, "caps": caps.__dict__, "templates": {}}

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from harness import FIXTURES
-from lf_template_ext import datasets as lfdata
+from lf_template_ext.lf import datasets as lfdata
 from lf_template_ext.cli.main import main as cli_main
 from lf_template_ext.errors import BadInputError
 
@@ -228,7 +228,7 @@ def test_progress_is_quiet_in_pipes_and_the_summary_names_the_kinds(tmp_path, da
 
 
 def test_progress_bar_shows_on_a_terminal():
-    from lf_template_ext.dataset_check import progress_bar
+    from lf_template_ext.verifier.probe.dataset import progress_bar
 
     master, slave = os.openpty()
     with os.fdopen(slave, "w") as tty, open(os.devnull, "w") as pipe:
@@ -292,7 +292,7 @@ def test_the_reader_follows_lfs_own_parser_and_tables():
     """Our pre-LF copy of DatasetAttr.join's rules and FILEEXT2TYPE equals the installed LF's."""
     from llamafactory.data.parser import DatasetAttr
 
-    from lf_template_ext import lf_compat
+    from lf_template_ext.lf import compat as lf_compat
 
     assert lfdata.FILEEXT2TYPE == lf_compat.file_ext_types()
     for entry in (ALPACA_ENTRY, SHAREGPT_ENTRY, {"file_name": "f"}, {"formatting": "sharegpt", "tags": {"role_tag": "role"}}):
@@ -314,7 +314,7 @@ def test_prefix_ids_equal_whole_tokenization(fixture):
 
     from harness import fixture_tokenizer
 
-    from lf_template_ext.engine_sides import PrefixTokenizer, batch_encode
+    from lf_template_ext.render.hf import PrefixTokenizer, batch_encode
 
     tok = fixture_tokenizer(fixture)
     pt = PrefixTokenizer(tok)

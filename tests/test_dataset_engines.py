@@ -19,7 +19,7 @@ import pytest
 from test_dataset_check import LLAMA31, QWEN25, WEATHER, check_json, model_dir, statuses
 
 from lf_template_ext.cli.main import main as cli_main
-from lf_template_ext.corpus import probe_corpus
+from lf_template_ext.model.corpus import probe_corpus
 
 needs_go = pytest.mark.skipif(shutil.which("go") is None, reason="needs the Go toolchain (Debian golang-go)")
 

@@ -161,7 +161,7 @@ def test_llama_server_client_compares_generation_prompts(setup, capsys):
 def test_server_refusals_are_differences_with_the_servers_message(setup, capsys, monkeypatch):
     from transformers import AutoTokenizer
 
-    from lf_template_ext import endpoint
+    from lf_template_ext.render import endpoint
 
     model, data = setup
     monkeypatch.setattr(endpoint, "client_messages", lambda messages: list(messages))  # arguments stay objects

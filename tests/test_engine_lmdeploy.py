@@ -1,4 +1,4 @@
-"""LMDeploy's JSON chat template (``lf_template_ext/engines/lmdeploy.py``), checked with LMDeploy's own code.
+"""LMDeploy's JSON chat template (``lf_template_ext/compiler/lmdeploy.py``), checked with LMDeploy's own code.
 
 For every LF template: emit the JSON, write it to a file and load it with lmdeploy's
 ``ChatTemplateConfig.from_json`` (what ``lmdeploy serve api_server DIR --chat-template FILE`` does),
@@ -6,7 +6,7 @@ render the probe corpus with its ``messages2prompt``, tokenize with
 ``lmdeploy.tokenizer.Tokenizer(DIR).encode(prompt, add_bos=True)`` (the serving path: HF
 ``add_special_tokens=True``, then a doubled BOS dropped) on the LF-fixed harness tokenizer saved to a
 directory, and compare with LF's training ids (``verifier.reference_ids``). Loading and rendering are
-``lf_template_ext/engines/lmdeploy_side.py``'s, which ``lf-template check --engine lmdeploy`` uses too.
+``lf_template_ext/render/lmdeploy.py``'s, which ``lf-template check --engine lmdeploy`` uses too.
 
 Each conversation gives two cases:
 
@@ -55,13 +55,13 @@ from harness import FAMILY, QWEN25, fixture_tokenizer, harness_tokenizer, templa
 from lmdeploy.tokenizer import Tokenizer as LMDeployTokenizer
 from lmdeploy.utils import _stop_words as lmdeploy_stop_words
 
-from lf_template_ext import lf_compat
-from lf_template_ext.corpus import probe_corpus
-from lf_template_ext.engines import lmdeploy as engine
-from lf_template_ext.engines import lmdeploy_side
+from lf_template_ext.lf import compat as lf_compat
+from lf_template_ext.model.corpus import probe_corpus
+from lf_template_ext.compiler import lmdeploy as engine
+from lf_template_ext.render import lmdeploy as lmdeploy_side
 from lf_template_ext.errors import BadInputError, UnsupportedTemplateError
-from lf_template_ext.options import TemplateOptions
-from lf_template_ext.verifier import CaseResult, compare_ids, reference_ids
+from lf_template_ext.model.options import TemplateOptions
+from lf_template_ext.verifier.probe.probe import CaseResult, compare_ids, reference_ids
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "engines-lmdeploy.md"

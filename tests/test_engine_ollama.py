@@ -1,6 +1,6 @@
-"""The Ollama emitter (``lf_template_ext/engines/ollama.py``), checked through Go's own text/template.
+"""The Ollama emitter (``lf_template_ext/compiler/ollama.py``), checked through Go's own text/template.
 
-``lf_template_ext/engines/ollama_render`` (shipped with the package: ``lf-template check --engine
+``lf_template_ext/render/ollama_render`` (shipped with the package: ``lf-template check --engine
 ollama`` renders with it too) re-creates Ollama v0.33's request path in Go (standard library only): every
 LF template's TEMPLATE renders the probe corpus there, and the text, tokenized whole with the real
 tokenizer, must give LF's training ids (token-identical, or boundary-only exactly where
@@ -29,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "ollama_render"))
 import ollama_check as oc
 
 
-from lf_template_ext import lf_compat
-from lf_template_ext.compiler.spec import FormatterSpec, Text, TokenRef
-from lf_template_ext.engines import ollama
+from lf_template_ext.lf import compat as lf_compat
+from lf_template_ext.model.spec import FormatterSpec, Text, TokenRef
+from lf_template_ext.compiler import ollama
 from lf_template_ext.errors import UnsupportedTemplateError
 
 # One xdist worker runs this module: the session fixtures below render every template once.
@@ -306,7 +306,7 @@ def test_template_refuses_what_lf_cannot_encode(label, messages, rule, qwen3, go
 
 def test_collate_merges_consecutive_messages_as_declared(llama3, go_binary):
     """Ollama merges two user messages with a blank line; LF encodes the merged message the same."""
-    from lf_template_ext.verifier import reference_ids
+    from lf_template_ext.verifier.probe.probe import reference_ids
 
     spec, facts, p = llama3
     split = [{"role": "user", "content": "first"}, {"role": "user", "content": "second"}]
@@ -319,8 +319,8 @@ def test_collate_merges_consecutive_messages_as_declared(llama3, go_binary):
 @pytest.mark.parametrize("name", ["llama3", "gemma", "mistral"])
 def test_gguf_that_adds_bos(name, go_binary):
     """``engine_adds_bos``: the template leaves LF's leading BOS to the engine (GGUF add_bos_token)."""
-    from lf_template_ext.corpus import probe_corpus
-    from lf_template_ext.verifier import reference_ids
+    from lf_template_ext.model.corpus import probe_corpus
+    from lf_template_ext.verifier.probe.probe import reference_ids
 
     p = oc.prepare(name)
     convs = [c for c in probe_corpus() if c["id"] in oc.PLAIN + oc.SYSTEM]

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from lf_template_ext import lf_compat
-from lf_template_ext.corpus import PLAIN_PROBES, probe_corpus
-from lf_template_ext.options import TemplateOptions
-from lf_template_ext.verifier import verify_template
+from lf_template_ext.lf import compat as lf_compat
+from lf_template_ext.model.corpus import PLAIN_PROBES, probe_corpus
+from lf_template_ext.model.options import TemplateOptions
+from lf_template_ext.verifier.probe.probe import verify_template
 
 
 @pytest.mark.slow

@@ -98,7 +98,7 @@ def lf():
     import llamafactory.data.processor.supervised as supervised
     import llamafactory.data.template as template_module
 
-    from lf_template_ext import native
+    from lf_template_ext.native.mode import mode as native
 
     native.install(template_module)
     native.install_processors(supervised)
@@ -244,7 +244,7 @@ def test_cutoff_len_follows_lfs_own_loop(lf, tmp_path):
 
     template, tok, got = run_pipeline(lf, tmp_path, "Qwen2.5", [sharegpt(MULTI)], cutoff_len=40)
     assert len(got[0]["input_ids"]) <= 40
-    from lf_template_ext import native_processors
+    from lf_template_ext.lf.plugin import native_processors
 
     stock = native_processors.lf_original(supervised.SupervisedDatasetProcessor, "_encode_data_example")
     _, data_args, _, _, _ = lf["args"](
@@ -277,7 +277,7 @@ def test_policy_mask_makes_one_example_per_conversation(lf, tmp_path, monkeypatc
 
 
 def test_policy_strict_refuses_naming_sample_template_and_fix(lf, tmp_path, monkeypatch):
-    from lf_template_ext.native_encode import NativeSampleError
+    from lf_template_ext.native.mode.encode import NativeSampleError
 
     monkeypatch.setenv("LF_TEMPLATE_EXT_NATIVE_POLICY", "strict")
     with pytest.raises(NativeSampleError) as info:
@@ -289,7 +289,7 @@ def test_policy_strict_refuses_naming_sample_template_and_fix(lf, tmp_path, monk
 
 
 def test_bad_policy_is_refused_with_the_choices(monkeypatch):
-    from lf_template_ext import native_options
+    from lf_template_ext.native.mode import options as native_options
 
     monkeypatch.setenv("LF_TEMPLATE_EXT_NATIVE_POLICY", "sometimes")
     with pytest.raises(native_options.NativeOptionError, match="expand, mask, strict"):
@@ -301,14 +301,14 @@ def test_bad_policy_is_refused_with_the_choices(monkeypatch):
 
 
 def test_no_chat_template_is_refused_with_a_suggestion(lf, tmp_path):
-    from lf_template_ext.native import NativeModeError, check_model_dir
+    from lf_template_ext.native.mode.mode import NativeModeError, check_model_dir
 
     _, data_args, _, _, _ = lf["args"](
         dict(model_name_or_path=str(model_dir_of("01-ai--Yi-34B")), stage="sft", do_train=True, template="native",
              dataset="x", output_dir=str(tmp_path / "o"), report_to="none")
     )
     from harness import fixture_tokenizer
-    from lf_template_ext.lf_compat import copy_tokenizer
+    from lf_template_ext.lf.compat import copy_tokenizer
 
     with pytest.raises(NativeModeError) as info:
         lf["fix"](copy_tokenizer(fixture_tokenizer("01-ai--Yi-34B")), data_args)
@@ -329,7 +329,7 @@ def model_dir_of(folder: str) -> Path:
 
 
 def test_template_that_cannot_render_a_sample_names_it(lf, tmp_path):
-    from lf_template_ext.native_encode import NativeSampleError
+    from lf_template_ext.native.mode.encode import NativeSampleError
 
     with pytest.raises(NativeSampleError) as info:
         run_pipeline(lf, tmp_path, "Gemma-2", [sharegpt(MULTI), sharegpt(SYSTEM)])
@@ -341,7 +341,7 @@ def test_template_that_cannot_render_a_sample_names_it(lf, tmp_path):
 
 def test_generation_prompt_that_the_answer_cannot_continue_is_refused(lf, tmp_path):
     """QwQ's generation prompt opens a thought; answers without one can never be produced as rendered."""
-    from lf_template_ext.native_encode import NativeSampleError
+    from lf_template_ext.native.mode.encode import NativeSampleError
 
     with pytest.raises(NativeSampleError, match="generation prompt") as info:
         run_pipeline(lf, tmp_path, "QwQ", [sharegpt(MULTI)])
@@ -398,7 +398,8 @@ def test_stop_ids_are_tokenizer_eos_plus_generation_config(lf, tmp_path):
 def test_install_is_idempotent(lf):
     import llamafactory.data.processor.supervised as supervised
 
-    from lf_template_ext import native, native_processors
+    from lf_template_ext.native.mode import mode as native
+    from lf_template_ext.lf.plugin import native_processors
 
     before = lf["tm"].TEMPLATES["native"]
     native.install(lf["tm"])
@@ -414,7 +415,7 @@ def test_install_is_idempotent(lf):
 
 def _variants() -> list[tuple[list[dict], Optional[list]]]:
     """Same structures as the probes with other contents, edge cases included (whitespace, empty, thoughts)."""
-    from lf_template_ext.native_report import PROBES
+    from lf_template_ext.native.mode.report import PROBES
 
     out = []
     for conv in PROBES.values():
@@ -434,11 +435,11 @@ NOT_PROVEN = {"Qwen3", "QwQ", "Llama-3 base", "R1-Distill (alt: later)", "Phi-3"
 
 @pytest.mark.parametrize("fixture", FIXTURES_WITH_TEMPLATES, ids=lambda f: f.label)
 def test_render_cache_equals_real_rendering(fixture):
-    from lf_template_ext.native_render import ChatRenderer, Conversation, NativeRenderError
+    from lf_template_ext.native.mode.render import ChatRenderer, Conversation, NativeRenderError
 
-    from lf_template_ext.native_encode import special_text
-    from lf_template_ext.native_layout import analyze
-    from lf_template_ext.native_render import anchors
+    from lf_template_ext.native.mode.encode import special_text
+    from lf_template_ext.native.mode.layout import analyze
+    from lf_template_ext.native.mode.render import anchors
 
     tok = tokenizer_for(fixture.label)
     cached, real = ChatRenderer(tok), ChatRenderer(tok, cache=False)
@@ -479,8 +480,8 @@ TRACED_TEMPLATE = (
 @pytest.mark.parametrize("template", [TRACED_TEMPLATE, "{% for m in messages %}{{ m.content | tojson }}{% endfor %}"])
 def test_render_cache_follows_what_a_template_does_with_contents(template):
     """Contents that take other branches, or that a filter rewrites, never reuse a wrong rendering."""
-    from lf_template_ext.lf_compat import copy_tokenizer
-    from lf_template_ext.native_render import ChatRenderer, Conversation
+    from lf_template_ext.lf.compat import copy_tokenizer
+    from lf_template_ext.native.mode.render import ChatRenderer, Conversation
 
     tok = copy_tokenizer(tokenizer_for("Qwen2.5"))
     tok.chat_template = template
@@ -514,8 +515,8 @@ UNTRACED_READS = {
 @pytest.mark.parametrize("name", list(UNTRACED_READS))
 def test_render_cache_never_serves_a_rendering_that_read_the_text_untraced(name):
     """Every rendering a conversation needs (not only the full one) equals the real one."""
-    from lf_template_ext.lf_compat import copy_tokenizer
-    from lf_template_ext.native_render import ChatRenderer, Conversation
+    from lf_template_ext.lf.compat import copy_tokenizer
+    from lf_template_ext.native.mode.render import ChatRenderer, Conversation
 
     tok = copy_tokenizer(tokenizer_for("Qwen2.5"))
     tok.chat_template = UNTRACED_READS[name] + "{% if add_generation_prompt %}GEN{% endif %}"
@@ -532,8 +533,8 @@ def test_render_cache_never_serves_a_rendering_that_read_the_text_untraced(name)
 
 
 def test_templates_with_text_reading_filters_are_never_cached():
-    from lf_template_ext.native_render import ChatRenderer
-    from lf_template_ext.native_skeleton import reads_text_untraceably
+    from lf_template_ext.native.mode.render import ChatRenderer
+    from lf_template_ext.native.mode.skeleton import reads_text_untraceably
 
     assert reads_text_untraceably(UNTRACED_READS["wordcount"]) == "wordcount"
     assert reads_text_untraceably("{{ messages[0].content | trim | title }}") == "title"
@@ -541,7 +542,7 @@ def test_templates_with_text_reading_filters_are_never_cached():
     assert reads_text_untraceably("{% generation %}{{ x }}{% endgeneration %}") is None  # not plain Jinja
     for f in FIXTURES_WITH_TEMPLATES:  # no fixture template loses the cache to it
         assert reads_text_untraceably(fixture_template(f)) is None, f.label
-    from lf_template_ext.lf_compat import copy_tokenizer
+    from lf_template_ext.lf.compat import copy_tokenizer
 
     tok = copy_tokenizer(tokenizer_for("Qwen2.5"))
     tok.chat_template = UNTRACED_READS["wordcount"]
@@ -573,7 +574,7 @@ REFUSED = {
 
 
 def test_prefix_stability_report_for_every_fixture_template():
-    from lf_template_ext import native_report
+    from lf_template_ext.native.mode import report as native_report
 
     rows = []
     for f in FIXTURES_WITH_TEMPLATES:

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lf_template_ext.native_encode import (
+from lf_template_ext.native.mode.encode import (
     LFDataOptions,
     assemble,
     assemble_fitting,
@@ -61,7 +61,7 @@ def test_char_to_token_ranges_equal_offsets_ranges(label):
 
 
 def _lf_infer_seqlen():
-    from lf_template_ext.lf_compat import supervised_helpers
+    from lf_template_ext.lf.compat import supervised_helpers
 
     return supervised_helpers()
 
@@ -128,8 +128,8 @@ THOUGHT_CONVS = [
 
 
 def _qwen3_encoder(data: LFDataOptions = LFDataOptions(cutoff_len=1 << 20)):
-    from lf_template_ext.native_encode import NativeEncoder
-    from lf_template_ext.native_render import ChatRenderer
+    from lf_template_ext.native.mode.encode import NativeEncoder
+    from lf_template_ext.native.mode.render import ChatRenderer
 
     infer_seqlen, ignore = _lf_infer_seqlen()
     tok = tokenizer_for("Qwen3")
@@ -140,7 +140,7 @@ def _qwen3_encoder(data: LFDataOptions = LFDataOptions(cutoff_len=1 << 20)):
 
 
 def _convs():
-    from lf_template_ext.native_render import Conversation
+    from lf_template_ext.native.mode.render import Conversation
 
     out = []
     for turns in THOUGHT_CONVS:
@@ -161,7 +161,7 @@ def _whole(encoder, convs):
     ("Qwen2.5", True), ("Qwen3", True), ("Llama-3.1", True), ("Gemma-3", True), ("Mistral-v0.3", False), ("Phi-3", False),
 ])
 def test_which_tokenizers_tokenize_pieces_independently(label, independent):
-    from lf_template_ext.native_prefix import pieces_are_independent
+    from lf_template_ext.native.mode.prefix import pieces_are_independent
 
     assert pieces_are_independent(tokenizer_for(label)) is independent
 
@@ -190,12 +190,12 @@ def test_expand_examples_reuse_the_conversations_tokens_and_equal_whole_tokeniza
 
 def test_a_reuse_that_changes_ids_is_caught_and_switched_off(monkeypatch, caplog):
     """What a tokenizer whose pieces are not independent would do: the batch's check must catch it."""
-    from lf_template_ext import native_encode
+    from lf_template_ext.native.mode import encode as native_encode
 
     monkeypatch.setattr(native_encode, "compose_ids", lambda base, u, suffix: base[: u + 1] + suffix)
     encoder = _qwen3_encoder()
     convs = _convs()
-    with caplog.at_level("WARNING", logger="llamafactory.lf_template_ext.native"):
+    with caplog.at_level("WARNING", logger="llamafactory.lf_template_ext.native.mode"):
         got = encoder.encode_batch(convs, ["s"] * len(convs))
     assert "reusing token prefixes changed" in caplog.text
     assert encoder._reuse is None and encoder.stats["reused_prefixes"] == 0

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from harness import FIXTURES
-from lf_template_ext import journal
+from lf_template_ext.modeldir.files import journal
 from lf_template_ext.cli.main import main as cli_main
 
 TESTS = Path(__file__).resolve().parent
@@ -213,8 +213,8 @@ def test_failing_disk_leaves_the_dir_as_it_was(llama_dir, capsys, step, err, fai
 
 
 def _plan_file(model_dir: Path, tmp_path: Path) -> Path:
-    from lf_template_ext.options import TemplateOptions
-    from lf_template_ext.repair import plan_repair
+    from lf_template_ext.model.options import TemplateOptions
+    from lf_template_ext.workflows.repair import plan_repair
 
     plan = plan_repair(str(model_dir), "llama3", TemplateOptions(), engines=("vllm",))
     path = tmp_path / "plan.json"

@@ -9,8 +9,8 @@ Three modes share the options, the exit codes and the report schema:
 
 The engine side is the model dir's Jinja as vLLM/SGLang use it (``--engine hf,vllm,sglang``), or
 (``--engine ollama`` / ``--engine lmdeploy``, one per run) the Modelfile / LMDeploy JSON this
-package emits for the template, rendered by the engine's own code (``engines/ollama_side.py``:
-Ollama's template execution re-created in Go; ``engines/lmdeploy_side.py``: LMDeploy itself) and
+package emits for the template, rendered by the engine's own code (``render/ollama.py``:
+Ollama's template execution re-created in Go; ``render/lmdeploy.py``: LMDeploy itself) and
 tokenized with that engine's BOS rule, for the probe corpus or every sample of ``--dataset``.
 
 Everything that can be checked without LF (paths, JSON, dataset names, column mappings, flags,
@@ -163,7 +163,7 @@ def _template_kwargs(value: Optional[str]) -> Optional[dict[str, Any]]:
 
 def run(args: argparse.Namespace) -> int:
     require_dir(args.model_dir)
-    from ..modeldir import inspect_dir
+    from ..modeldir.files import inspect_dir
 
     inspect_dir(args.model_dir)  # bad input found before LF loads
     engines = _engines(args.engine)
@@ -191,8 +191,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_probe(args: argparse.Namespace, resolved: Any) -> int:
-    from ..check import check_model_dir
-    from ..journal import write_text_atomic
+    from ..workflows.check import check_model_dir
+    from ..modeldir.journal import write_text_atomic
     from .output import dump, print_report, verdict
 
     result = check_model_dir(
@@ -238,14 +238,14 @@ def _print_stop_ids(stop_ids: list[int], engine_ids: list[int], missing: list[in
 
 def _probe_source() -> Any:
     """The probe corpus as a pseudo-dataset of LF-shaped rows (for --endpoint or native without --dataset)."""
-    from ..datasets import DatasetSource
+    from ..lf.datasets import DatasetSource
 
     return DatasetSource(name="probe corpus", files=("<built-in>",), entry={"formatting": "lf"}, dataset_dir=".", file_type="probe")
 
 
 def _probe_rows(thought_words: tuple, tool_call_words: Optional[tuple]) -> list[tuple[int, dict[str, Any]]]:
-    from ..corpus import probe_corpus
-    from ..messages import UnrepresentableConversation, to_lf
+    from ..model.corpus import probe_corpus
+    from ..model.messages import UnrepresentableConversation, to_lf
 
     rows = []
     for i, conv in enumerate(c for c in probe_corpus() if "enable_thinking" not in c):
@@ -259,7 +259,7 @@ def _probe_rows(thought_words: tuple, tool_call_words: Optional[tuple]) -> list[
 
 
 def _run_samples(args: argparse.Namespace, resolved: Any, engines: list[str]) -> int:
-    from .. import datasets as lfdata
+    from ..lf import datasets as lfdata
     from ..errors import BadInputError
 
     sources: list[Any] = []
@@ -281,7 +281,7 @@ def _run_samples(args: argparse.Namespace, resolved: Any, engines: list[str]) ->
         go_binary = _artifact_preflight(args, resolved, artifact)
     endpoint = None
     if args.endpoint is not None:
-        from ..endpoint import make_endpoint
+        from ..render.endpoint import make_endpoint
 
         endpoint = make_endpoint(args.endpoint, args.endpoint_kind, model=args.served_model_name)
     elif resolved.template != "native" and args.dataset is None and artifact is None:
@@ -290,8 +290,8 @@ def _run_samples(args: argparse.Namespace, resolved: Any, engines: list[str]) ->
     # -- LF, torch, transformers from here on ---------------------------------------------------------------
     import datetime as _dt
 
-    from .. import dataset_check as dc
-    from ..journal import write_text_atomic
+    from ..verifier import dataset as dc
+    from ..modeldir.journal import write_text_atomic
     from .output import dump, verdict
 
     frozen = _dt.datetime.now().replace(microsecond=0)
@@ -404,7 +404,7 @@ def _artifact_preflight(args: argparse.Namespace, resolved: Any, engine: str) ->
             hint="check native mode with --engine hf",
         )
     if engine == "lmdeploy":
-        from ..engines.lmdeploy_side import INSTALL_HINT
+        from ..render.lmdeploy import INSTALL_HINT
 
         if importlib.util.find_spec("lmdeploy") is None:
             raise BadInputError(
@@ -417,7 +417,7 @@ def _artifact_preflight(args: argparse.Namespace, resolved: Any, engine: str) ->
                 hint="check the merged/exported model dir you serve (it has config.json)",
             )
         return None
-    from ..engines import ollama_go
+    from ..render import ollama_go
 
     return ollama_go.binary()  # built on first use; no `go` -> bad input
 
@@ -457,16 +457,16 @@ def _artifact_factory(args: argparse.Namespace, resolved: Any, engine: str, go_b
     text = getattr(args, "artifact_text", None)
 
     def factory(tokenizer: Any, jinja: Optional[str], kwargs: dict[str, Any]) -> Any:
-        from .. import lf_compat
+        from ..lf import compat as lf_compat
 
         prepared = lf_compat.prepare(resolved.template, tokenizer, resolved.options)  # build()'s, from LF's cache
         if engine == "lmdeploy":
-            from ..engines import lmdeploy_side
+            from ..render import lmdeploy as lmdeploy_side
 
             return lmdeploy_side.make_engine(
                 args.model_dir, prepared, tokenizer, trust_remote_code=args.trust_remote_code, text=text
             )
-        from ..engines import ollama_go, ollama_side
+        from ..render import ollama_go, ollama as ollama_side
 
         return ollama_side.make_engine(
             args.model_dir, prepared, tokenizer, binary=go_binary, cutoff_len=resolved.cutoff_len,

@@ -8,8 +8,8 @@ import sys
 from typing import Any, Optional
 
 from ..errors import BadInputError
-from ..options import parse_bool_or_none
-from ..record import Resolved, resolve
+from ..model.options import parse_bool_or_none
+from ..modeldir.record import Resolved, resolve
 
 TEMPLATE_HELP = (
     "LF template name, as in your training YAML's `template:` (e.g. qwen, llama3, qwen3_nothink). "
@@ -93,7 +93,7 @@ def load_tokenizer(path: str, trust_remote_code: bool = False) -> Any:
             path=path,
             hint="point at the model dir that holds the tokenizer training used",
         )
-    from ..modeldir import load_json_file
+    from ..modeldir.files import load_json_file
 
     if "tokenizer_config.json" in names:
         load_json_file(os.path.join(path, "tokenizer_config.json"))  # malformed JSON -> BadInputError naming it

@@ -44,13 +44,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from ..modeldir import inspect_dir
+    from ..modeldir.files import inspect_dir
 
     info = inspect_dir(args.model_dir)
     resolved = resolve_template(args, model_dir=args.model_dir)
-    from .. import lf_compat
+    from ..lf import compat as lf_compat
     from ..compiler import compile_spec
-    from ..engine_files import emit_lmdeploy, emit_modelfile, lmdeploy_name_warning
+    from ..workflows.engines import emit_lmdeploy, emit_modelfile, lmdeploy_name_warning
     from .common import load_tokenizer, warn
 
     tokenizer = load_tokenizer(args.model_dir, trust_remote_code=args.trust_remote_code)
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     if args.engine == "vllm":
         text = compile_spec(spec, facts)
     elif args.engine == "ollama":
-        from ..engine_files import ollama_adds_bos
+        from ..workflows.engines import ollama_adds_bos
 
         adds_bos = ollama_adds_bos(args.model_dir, tokenizer)
         text = emit_modelfile(prepared, spec, facts, cutoff_len=resolved.cutoff_len, engine_adds_bos=adds_bos)
@@ -111,7 +111,7 @@ def _serve_hint(engine: str, model_dir: str, path: str) -> str:
 
 
 def _write(args: argparse.Namespace, output: str, text: str) -> int:
-    from ..journal import Transaction, write_text_atomic
+    from ..modeldir.journal import Transaction, write_text_atomic
 
     if os.path.dirname(output) == "" and args.output is None:  # default: a file inside MODEL_DIR, journaled
         txn = Transaction(args.model_dir, tool=f"lf-template emit --engine {args.engine}")

@@ -28,9 +28,9 @@ def _gguf_tokenizer(path: str, args: argparse.Namespace) -> Any:
 
 
 def repair_gguf_cli(args: argparse.Namespace) -> int:
-    from .. import lf_compat
+    from ..lf import compat as lf_compat
     from ..compiler import compile_spec
-    from ..engines.gguf import CHAT_TEMPLATE, apply_gguf, open_reader, plan_gguf
+    from ..modeldir.gguf import CHAT_TEMPLATE, apply_gguf, open_reader, plan_gguf
 
     path = args.target
     open_reader(path)  # truncated/foreign file: bad input before LF loads

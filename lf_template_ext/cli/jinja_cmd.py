@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..api import compile_jinja
-    from ..journal import write_text_atomic
+    from ..modeldir.journal import write_text_atomic
 
     resolved = resolve_template(args, model_dir=args.tokenizer)
     tokenizer = load_tokenizer(args.tokenizer, trust_remote_code=args.trust_remote_code)

@@ -32,7 +32,7 @@ examples:
 
 
 def _engines(value: str) -> tuple[str, ...]:
-    from ..repair import ENGINES
+    from ..workflows.repair import ENGINES
 
     items = tuple(v.strip() for v in value.split(",") if v.strip())
     bad = [v for v in items if v not in ENGINES]
@@ -72,13 +72,13 @@ def run(args: argparse.Namespace) -> int:
     target = args.target
     if target.endswith(".gguf"):
         return _run_gguf(args)
-    from ..modeldir import inspect_dir
+    from ..modeldir.files import inspect_dir
 
     inspect_dir(target)  # bad input found before LF loads
     resolved = resolve_template(args, model_dir=target)
-    from ..journal import recover
-    from ..record import read_record
-    from ..repair import plan_repair, stage_plan
+    from ..modeldir.journal import recover
+    from ..modeldir.record import read_record
+    from ..workflows.repair import plan_repair, stage_plan
     from .output import print_report
 
     record = read_record(target) or {}

@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import BadInputError
-    from ..journal import list_backups, restore
+    from ..modeldir.journal import list_backups, restore
     from .common import require_dir
 
     require_dir(args.model_dir)

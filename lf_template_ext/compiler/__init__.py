@@ -1,6 +1,6 @@
 """LF template -> Jinja compiler (pure core: spec in, text out)."""
 
 from .assemble import compile_spec
-from .spec import FormatterSpec, SpecialToken, TemplateSpec, Text, TokenizerFacts, TokenRef
+from ..model.spec import FormatterSpec, SpecialToken, TemplateSpec, Text, TokenizerFacts, TokenRef
 
 __all__ = ["compile_spec", "FormatterSpec", "SpecialToken", "TemplateSpec", "Text", "TokenizerFacts", "TokenRef"]

@@ -26,7 +26,7 @@ from ..errors import UnsupportedTemplateError
 from . import tools as tool_macros
 from .jinja_text import JinjaWriter, lit
 from .slots import formatter_expr
-from .spec import TemplateSpec, Text, TokenizerFacts
+from ..model.spec import TemplateSpec, Text, TokenizerFacts
 
 PREFIX = "lf-template-ext"
 

@@ -17,7 +17,7 @@ from typing import Optional
 
 from ..errors import UnsupportedTemplateError
 from .jinja_text import concat, lit
-from .spec import FormatterSpec, SpecialToken, Text, TokenizerFacts, TokenRef
+from ..model.spec import FormatterSpec, SpecialToken, Text, TokenizerFacts, TokenRef
 
 
 def _text_slot(text: str, content: Optional[str], idx: Optional[str]) -> str:

@@ -3,11 +3,11 @@
 Shared by ``tests/test_engine_ollama.py`` and ``scripts/ollama_table.py``. For one LF template:
 
 1. LF's real ``get_template_and_fix_tokenizer`` on the harness tokenizer (``lf_compat.prepare``),
-   snapshot to a spec, ``engines.ollama.go_template``;
+   snapshot to a spec, ``compiler.ollama.go_template``;
 2. every probe the template claims to support, in Ollama's native request shape (``thinking``
    field, tool-call ``arguments`` as objects), rendered by ``ollama_render`` (Ollama's data path
-   re-created in Go, ``lf_template_ext/engines/ollama_render/main.go``, shipped with the package for
-   ``lf-template check --engine ollama``; ``lf_template_ext.engines.ollama_go`` builds and runs it)
+   re-created in Go, ``lf_template_ext/render/ollama_render/main.go``, shipped with the package for
+   ``lf-template check --engine ollama``; ``lf_template_ext.render.ollama_go`` builds and runs it)
    -- all cases of a template in one process;
 3. the text tokenized whole with ``add_special_tokens=False`` (the template writes LF's BOS itself)
    and compared with ``verifier.reference_ids`` (full conversation; generation prompt = the
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lf_template_ext.engines.ollama_go import to_ollama  # the request shape, shared with `check --engine ollama`
+from lf_template_ext.render.ollama_go import to_ollama  # the request shape, shared with `check --engine ollama`
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -133,16 +133,16 @@ GO_JSON_ESCAPES = {"\\u003c": "<", "\\u003e": ">", "\\u0026": "&"}
 
 
 def build_renderer(out_dir: str | None = None) -> Path:
-    """``go build`` the packaged renderer (``lf_template_ext/engines/ollama_render``) into ``out_dir``
+    """``go build`` the packaged renderer (``lf_template_ext/render/ollama_render``) into ``out_dir``
     (a fresh temp dir by default)."""
-    from lf_template_ext.engines import ollama_go
+    from lf_template_ext.render import ollama_go
 
     return ollama_go.build(out_dir or tempfile.mkdtemp(prefix="ollama_render-"))
 
 
 def render(binary: Path, template: str, cases: list[dict[str, Any]], *, system: str = "") -> dict[str, Any]:
     """Render ``cases`` (``{"id", "messages", "tools"?, "think"?}``) with one Go process, at ``FROZEN_GO``."""
-    from lf_template_ext.engines import ollama_go
+    from lf_template_ext.render import ollama_go
 
     return ollama_go.render(binary, template, cases, system=system, now=FROZEN_GO)
 
@@ -240,7 +240,7 @@ def _without_idx(conv: dict[str, Any]) -> dict[str, Any]:
 
 def _variants(spec: Any) -> list[tuple[str, Any, bool | None]]:
     """(label, TemplateOptions for LF's reference, Ollama ``think``) pairs for the reasoning probes."""
-    from lf_template_ext.options import TemplateOptions
+    from lf_template_ext.model.options import TemplateOptions
 
     out = [("", TemplateOptions(), None), ("@think=false", TemplateOptions(enable_thinking=False), False)]
     out += [
@@ -257,7 +257,7 @@ def _variants(spec: Any) -> list[tuple[str, Any, bool | None]]:
 
 def _emit_options(label: str) -> Any:
     """The options the *template* is generated with for a variant (what training used)."""
-    from lf_template_ext.options import TemplateOptions
+    from lf_template_ext.model.options import TemplateOptions
 
     if label.startswith("@trained_null"):
         return TemplateOptions(enable_thinking=None)
@@ -291,7 +291,7 @@ def tokenizer_key(name: str) -> tuple:
     """
     from harness import FAMILY, QWEN25, template_markers
 
-    from lf_template_ext import lf_compat
+    from lf_template_ext.lf import compat as lf_compat
 
     folder = FAMILY.get(name)
     if folder is not None and (folder != QWEN25 or name.startswith(("qwen", "llava_next_qwen"))):
@@ -302,8 +302,8 @@ def tokenizer_key(name: str) -> tuple:
 def prepare(name: str) -> Prepared:
     from harness import harness_tokenizer
 
-    from lf_template_ext import lf_compat
-    from lf_template_ext.options import TemplateOptions
+    from lf_template_ext.lf import compat as lf_compat
+    from lf_template_ext.model.options import TemplateOptions
 
     key = tokenizer_key(name)
     if key not in _TOKENIZERS:
@@ -328,8 +328,8 @@ def check(
     the last message, against LF's prompt ids of the last turn). Returns the cases and the Go
     program's report (capabilities, thinking tags, raw results).
     """
-    from lf_template_ext import lf_compat
-    from lf_template_ext.verifier import compare_ids, reference_ids
+    from lf_template_ext.lf import compat as lf_compat
+    from lf_template_ext.verifier.probe.probe import compare_ids, reference_ids
 
     columns = columns or (lambda cid, suffix: (None, "adversarial"))
     out_cases: list[Case] = []
@@ -378,11 +378,11 @@ def _probe_columns(cid: str, suffix: str) -> tuple[str | None, str]:
 
 def evaluate(name: str, binary: Path) -> Row:
     """Render every supported probe of LF template ``name`` through Go and compare with LF."""
-    from lf_template_ext import lf_compat
-    from lf_template_ext.corpus import probe_corpus
-    from lf_template_ext.engines.ollama import go_template
+    from lf_template_ext.lf import compat as lf_compat
+    from lf_template_ext.model.corpus import probe_corpus
+    from lf_template_ext.compiler.ollama import go_template
     from lf_template_ext.errors import UnsupportedTemplateError
-    from lf_template_ext.options import TemplateOptions
+    from lf_template_ext.model.options import TemplateOptions
 
     p = prepare(name)
     spec = p.spec
@@ -392,7 +392,7 @@ def evaluate(name: str, binary: Path) -> Row:
         row = Row(name, spec.kind, p.label, frozenset(), frozenset(), refusal=str(e))
         row.cells = {c: f"refused: {e.reason}" for c in COLUMNS}
         return row
-    from lf_template_ext.engines.ollama import default_stop_words, modelfile
+    from lf_template_ext.compiler.ollama import default_stop_words, modelfile
 
     row = Row(name, spec.kind, p.label, emitted.supports, emitted.normalised, expected_tags=emitted.thinking_tags)
     row.template_text = emitted.text
@@ -458,7 +458,7 @@ def evaluate_all(names: list[str], binary: Path, workers: int | None = None) -> 
     import concurrent.futures
     import multiprocessing
 
-    from lf_template_ext import lf_compat
+    from lf_template_ext.lf import compat as lf_compat
 
     # Under pytest-xdist the suite already fills the cores: one process, unless asked.
     default = 1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, os.cpu_count() or 1)
@@ -508,10 +508,10 @@ def _cells(row: Row, reasoning: bool) -> dict[str, str]:
 TABLE_HEADER = """# Ollama: every LF template through Go's own `text/template`
 
 Generated by `python scripts/ollama_table.py` against LLaMA-Factory {lf} and transformers {tf}; do not edit
-(`tests/test_engine_ollama.py` fails when it is stale). Emitter: `lf_template_ext/engines/ollama.py`.
+(`tests/test_engine_ollama.py` fails when it is stale). Emitter: `lf_template_ext/compiler/ollama.py`.
 
 Each row emits the Ollama TEMPLATE for the LF template, renders the probe corpus with
-`lf_template_ext/engines/ollama_render` (Ollama v0.33's data path re-created in Go: `collate`, messages-mode values, its
+`lf_template_ext/render/ollama_render` (Ollama v0.33's data path re-created in Go: `collate`, messages-mode values, its
 template functions, `missingkey=zero`), tokenizes the text whole without adding special tokens and compares
 with LF's training ids. *gen prompt* is what Ollama renders for a new turn (the conversation minus its last
 answer). *reasoning*: thoughts via Ollama's `thinking` field with `think` unset and `think: false`, for

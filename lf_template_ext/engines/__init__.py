@@ -1,1 +1,0 @@
-"""Engine-specific renderings of an LF template (pure: spec in, engine file content out)."""

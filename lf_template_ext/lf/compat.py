@@ -1,0 +1,681 @@
+"""The one module that knows LLaMA-Factory: versions, imports, fields, signatures.
+
+Everything else in the package talks to LF through the functions here, so supporting a new
+LF release means editing this file (and its tests) only.
+
+Supported: LF 0.9.4 and 0.9.5 (``SUPPORTED``). Differences handled here:
+
+* 0.9.5 added ``Template.preserve_thinking``, ``Glm47ReasoningTemplate`` and the 5th
+  ``encode_multiturn`` argument ``discarding_history_cot`` (0.9.4 never discards history
+  thoughts in training, so ``mask_history`` does not change its encoding);
+* both have ``tool_call_words`` and pass thought/tool-call words to ``FunctionFormatter``
+  (except ``Llama2Template``).
+
+Importing this module is cheap; LF itself (10-20 s: torch, transformers) is imported on
+first use of a function that needs it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import functools
+import datetime as _dt
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, Optional
+
+from ..model.spec import FormatterSpec, SpecialToken, TemplateSpec, Text, TokenizerFacts, TokenRef
+from ..errors import BadInputError, UnsupportedLFVersionError, UnsupportedTemplateError
+from ..model.options import TemplateOptions
+
+if TYPE_CHECKING:  # pragma: no cover
+    from transformers import PreTrainedTokenizerBase
+
+SUPPORTED = ("0.9.4", "0.9.5")
+
+_lock = threading.RLock()
+
+
+def installed_version() -> Optional[str]:
+    """The version of the ``llamafactory`` that imports here, or ``None`` if there is none.
+
+    ``import llamafactory`` only reads ``extras/env.py`` (milliseconds); asking the module
+    rather than the dist metadata also covers source checkouts on ``PYTHONPATH``.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("llamafactory") is None:
+        return None
+    import llamafactory
+
+    return str(getattr(llamafactory, "__version__", "") or "") or None
+
+
+def _release(version: str) -> str:
+    from packaging.version import Version
+
+    v = Version(version)
+    return ".".join(str(p) for p in v.release[:3])
+
+
+def check_version(version: Optional[str] = None) -> str:
+    """Return the supported release (e.g. ``"0.9.5"``) or raise with what to install."""
+    version = version or installed_version()
+    if version is None:
+        raise UnsupportedLFVersionError(
+            "LLaMA-Factory is not installed in this environment; install a supported release, "
+            f"e.g. `pip install llamafactory=={SUPPORTED[-1]}`"
+        )
+    release = _release(version)
+    if release not in SUPPORTED:
+        raise UnsupportedLFVersionError(
+            f"LLaMA-Factory {version} is not supported by lf-template-ext (supported: {', '.join(SUPPORTED)}); "
+            f"its templates may encode differently. Install one of them, e.g. `pip install llamafactory=={SUPPORTED[-1]}`"
+        )
+    return release
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What the installed LF's template code can do (feature-detected, not assumed)."""
+
+    version: str
+    preserve_thinking: bool
+    discarding_history_cot: bool
+    glm47: bool
+
+
+@functools.lru_cache(maxsize=None)
+def _template_module():
+    check_version()
+    with _quiet_lf():
+        from llamafactory.data import template as tmod  # 10-20 s on first import
+    return tmod
+
+
+@contextlib.contextmanager
+def _quiet_lf() -> Iterator[None]:
+    """Silence LF's info/warning logs (template choice, stop words) during our calls."""
+    lf_logger = logging.getLogger("llamafactory")
+    old = lf_logger.level
+    lf_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        lf_logger.setLevel(old)
+
+
+@functools.lru_cache(maxsize=None)
+def capabilities() -> Capabilities:
+    import inspect
+
+    tmod = _template_module()
+    fields = {f.name for f in dataclasses.fields(tmod.Template)}
+    sig = inspect.signature(tmod.Template.encode_multiturn)
+    return Capabilities(
+        version=check_version(),
+        preserve_thinking="preserve_thinking" in fields,
+        discarding_history_cot="discarding_history_cot" in sig.parameters,
+        glm47=hasattr(tmod, "Glm47ReasoningTemplate"),
+    )
+
+
+#: Names this package registers in LF's ``TEMPLATES`` (native mode): not LF templates to compile.
+OWN_TEMPLATE_NAMES = frozenset({"native"})
+
+
+def template_names() -> list[str]:
+    """LF's registered templates, without the ones this package adds (``template: native``)."""
+    return [n for n in _template_module().TEMPLATES if n not in OWN_TEMPLATE_NAMES]
+
+
+def closest_names(name: str, n: int = 5) -> list[str]:
+    import difflib
+
+    names = template_names()
+    close = difflib.get_close_matches(name, names, n=n, cutoff=0.5)
+    starts = [x for x in names if x.startswith(name) or name.startswith(x)]
+    out: list[str] = []
+    for x in close + starts:
+        if x not in out:
+            out.append(x)
+    return out[:n]
+
+
+def is_template(obj: Any) -> bool:
+    return isinstance(obj, _template_module().Template)
+
+
+# -- preparing a template + tokenizer exactly as LF's training does --------------------------
+
+
+@dataclass
+class Prepared:
+    """An LF template and a tokenizer, both private copies, after LF's own fixing."""
+
+    name: str
+    template: Any
+    tokenizer: Any
+    options: TemplateOptions
+    lf_version: str
+    source_tokenizer: Any = None
+
+
+def _data_args(name: Optional[str], options: TemplateOptions) -> SimpleNamespace:
+    # Only the attributes get_template_and_fix_tokenizer reads; a real DataArguments would pull
+    # in LF's whole hparams package (15 s) for no benefit.
+    return SimpleNamespace(
+        template=name,
+        train_on_prompt=False,
+        tool_format=options.tool_format,
+        default_system=options.default_system,
+        enable_thinking=options.enable_thinking,
+        preserve_thinking=options.preserve_thinking,
+        mask_history=options.mask_history,
+    )
+
+
+_PREPARED: "dict[tuple, Prepared]" = {}
+_PREPARED_MAX = 16
+
+
+def _tokenizer_key(tokenizer: Any) -> tuple:
+    # Identity plus what changes when a caller adds tokens or replaces special tokens
+    # (len(tokenizer) would ask the Rust backend for its vocab size: 60 ms).
+    return (id(tokenizer), len(tokenizer.added_tokens_decoder), repr(sorted(tokenizer.special_tokens_map.items())))
+
+
+def _tokenizer_state(tokenizer: Any) -> tuple:
+    return (
+        len(tokenizer.added_tokens_decoder),
+        repr(sorted(tokenizer.special_tokens_map.items())),
+        tokenizer.eos_token_id,
+        tokenizer.pad_token_id,
+    )
+
+
+# Tokenizers already fixed by LF for a template: LF's fixing depends on the template only
+# (stop words, replace_eos), not on the options, so other option sets reuse the same copy.
+_FIXED: "dict[tuple, Any]" = {}
+
+
+def prepare(template: Any, tokenizer: "PreTrainedTokenizerBase", options: TemplateOptions) -> Prepared:
+    """Run LF's real ``get_template_and_fix_tokenizer`` on copies of template and tokenizer.
+
+    LF mutates both in place (the template is a module singleton in ``TEMPLATES``); we give
+    it a private ``TEMPLATES`` dict holding a deep copy, swapped in under a lock, so neither
+    the caller's tokenizer nor LF's registry changes. Results for a registered name are
+    cached per (tokenizer, options): copying a large tokenizer costs about a second.
+    """
+    if isinstance(template, str):
+        key = (template, options, _tokenizer_key(tokenizer))
+        with _lock:
+            hit = _PREPARED.get(key)
+        if hit is not None and hit.source_tokenizer is tokenizer:
+            return hit
+        prepared = _prepare(template, tokenizer, options)
+        with _lock:
+            if len(_PREPARED) >= _PREPARED_MAX:
+                _PREPARED.pop(next(iter(_PREPARED)))
+            _PREPARED[key] = prepared
+        return prepared
+    return _prepare(template, tokenizer, options)
+
+
+def _prepare(template: Any, tokenizer: Any, options: TemplateOptions) -> Prepared:
+    tmod = _template_module()
+    if isinstance(template, str):
+        if template not in tmod.TEMPLATES:
+            close = closest_names(template)
+            hint = f"did you mean {', '.join(close)}?" if close else "run `lf-template jinja --help` for the list"
+            raise BadInputError(f"unknown LF template {template!r}", hint=hint)
+        name = template
+        tpl_copy = copy.deepcopy(tmod.TEMPLATES[template])
+    elif isinstance(template, tmod.Template):
+        name = "__lf_template_ext__"
+        tpl_copy = copy.deepcopy(template)
+    else:
+        raise TypeError(f"template must be an LF Template or a registered name, got {type(template).__name__}")
+    if options.tool_format is not None:
+        from llamafactory.data import tool_utils
+
+        if options.tool_format not in tool_utils.TOOLS:
+            raise BadInputError(
+                f"unknown tool_format {options.tool_format!r}", hint=f"LF knows: {', '.join(sorted(tool_utils.TOOLS))}"
+            )
+    fixed_key = (name, _tokenizer_key(tokenizer)) if isinstance(template, str) else None
+    with _lock:
+        reused = _FIXED.get(fixed_key) if fixed_key else None
+    tok_copy = reused if reused is not None else copy_tokenizer(tokenizer)
+    before = _tokenizer_state(tok_copy)
+    fixed = _run_lf_fix(tmod, name, tpl_copy, tok_copy, options)
+    if reused is not None and _tokenizer_state(tok_copy) != before:  # not idempotent: start afresh
+        tpl_copy = copy.deepcopy(tmod.TEMPLATES[name])
+        tok_copy = copy_tokenizer(tokenizer)
+        fixed = _run_lf_fix(tmod, name, tpl_copy, tok_copy, options)
+    if fixed_key is not None:
+        with _lock:
+            if len(_FIXED) >= _PREPARED_MAX:
+                _FIXED.pop(next(iter(_FIXED)))
+            _FIXED[fixed_key] = tok_copy
+    return Prepared(
+        name=template if isinstance(template, str) else "custom",
+        template=fixed,
+        tokenizer=tok_copy,
+        options=options,
+        lf_version=check_version(),
+        source_tokenizer=tokenizer,
+    )
+
+
+def copy_tokenizer(tokenizer: Any) -> Any:
+    """A private deep copy of ``tokenizer`` that LF may mutate.
+
+    The construction-time vocab/merges lists of transformers' fast tokenizers are never
+    mutated afterwards; sharing them instead of copying halves the cost (about 0.5 s for a
+    150k vocabulary).
+    """
+    memo: dict[int, Any] = {}
+    for attr in ("_vocab", "_merges"):
+        value = tokenizer.__dict__.get(attr)
+        if value is not None:
+            memo[id(value)] = value
+    return copy.deepcopy(tokenizer, memo)
+
+
+def _run_lf_fix(tmod: Any, name: str, tpl_copy: Any, tok_copy: Any, options: TemplateOptions) -> Any:
+    with _lock, _quiet_lf():
+        original = tmod.TEMPLATES
+        tmod.TEMPLATES = {**original, name: tpl_copy}
+        try:
+            # the hook wraps LF's function to record training/export state; our own calls bypass it
+            fix = getattr(tmod.get_template_and_fix_tokenizer, "__wrapped__", tmod.get_template_and_fix_tokenizer)
+            return fix(tok_copy, _data_args(name, options))
+        finally:
+            tmod.TEMPLATES = original
+
+
+# -- snapshot into plain data -----------------------------------------------------------------
+
+
+def _slots(slots: Any) -> tuple:
+    out = []
+    for s in slots:
+        if isinstance(s, str):
+            out.append(Text(s))
+        elif isinstance(s, set):
+            if "bos_token" in s:
+                out.append(SpecialToken("bos"))
+            elif "eos_token" in s:
+                out.append(SpecialToken("eos"))
+            else:  # LF's _convert_elements_to_ids ignores any other set
+                out.append(SpecialToken("none"))
+        elif isinstance(s, dict):
+            out.append(TokenRef(str(s.get("token"))))
+        else:
+            raise UnsupportedTemplateError("", f"unknown slot type {type(s).__name__}")
+    return tuple(out)
+
+
+def _formatter(f: Any) -> FormatterSpec:
+    from llamafactory.data import formatter as fmod
+
+    if isinstance(f, fmod.FunctionFormatter):
+        kind = "function"
+    elif isinstance(f, fmod.ToolFormatter):
+        kind = "tool"
+    elif isinstance(f, fmod.StringFormatter):
+        kind = "string"
+    elif isinstance(f, fmod.EmptyFormatter):
+        kind = "empty"
+    else:
+        raise UnsupportedTemplateError("", f"formatter class {type(f).__name__} is not known to lf-template-ext")
+    return FormatterSpec(kind=kind, slots=_slots(f.slots), tool_format=getattr(f, "tool_format", None))
+
+
+_TOOL_PROMPTS = {
+    "default": "DEFAULT_TOOL_PROMPT",
+    "glm4": "GLM4_TOOL_PROMPT",
+    "glm4_moe": "GLM4_MOE_TOOL_PROMPT",
+    "llama3": "LLAMA3_TOOL_PROMPT",
+    "minimax1": "MINIMAX_M1_TOOL_PROMPT",
+    "minimax2": "MINIMAX_M2_TOOL_PROMPT",
+    "qwen": "QWEN_TOOL_PROMPT",
+    "qwen3_5": "QWEN35_TOOL_PROMPT",
+    "seed_oss": "SEED_TOOL_PROMPT",
+    "ling": "LING_TOOL_PROMPT",
+    "lfm2": "LFM2_TOOL_PROMPT",
+}
+
+
+def tool_prompt_pieces(tool_format: Optional[str]) -> tuple[tuple[str, str], ...]:
+    """LF's tool prompt for ``tool_format`` split into literal text and ``{field}`` pieces."""
+    import string
+
+    if tool_format not in _TOOL_PROMPTS:
+        return ()
+    from llamafactory.data import tool_utils
+
+    prompt = getattr(tool_utils, _TOOL_PROMPTS[tool_format], None)
+    if prompt is None:
+        return ()
+    pieces: list[tuple[str, str]] = []
+    for literal, field_name, _spec, _conv in string.Formatter().parse(prompt):
+        if literal:
+            pieces.append(("text", literal))
+        if field_name is not None:
+            pieces.append(("field", field_name))
+    return tuple(pieces)
+
+
+def template_kind(template: Any) -> str:
+    tmod = _template_module()
+    cls = type(template)
+    if getattr(tmod, "Glm47ReasoningTemplate", None) is not None and isinstance(template, tmod.Glm47ReasoningTemplate):
+        kind, base = "glm47", tmod.Glm47ReasoningTemplate
+    elif isinstance(template, tmod.ReasoningTemplate):
+        kind, base = "reasoning", tmod.ReasoningTemplate
+    elif isinstance(template, tmod.Llama2Template):
+        kind, base = "llama2", tmod.Llama2Template
+    else:
+        kind, base = "plain", tmod.Template
+    if cls is not base:
+        # A subclass may override how ids are built; we only reproduce LF's own classes.
+        for method in ("_encode", "encode_multiturn", "encode_oneturn", "add_thought", "remove_thought"):
+            if getattr(cls, method) is not getattr(base, method):
+                raise UnsupportedTemplateError(
+                    getattr(template, "name", cls.__name__),
+                    f"template class {cls.__name__} overrides {method}; lf-template-ext reproduces only LF's own "
+                    "Template, Llama2Template, ReasoningTemplate and Glm47ReasoningTemplate",
+                    "template class",
+                )
+    return kind
+
+
+def template_spec(prepared: Prepared) -> TemplateSpec:
+    """Snapshot ``prepared.template`` into a :class:`TemplateSpec`."""
+    t = prepared.template
+    caps = capabilities()
+    kind = template_kind(t)
+    try:
+        tools_fmt = _formatter(t.format_tools)
+        spec = TemplateSpec(
+            name=prepared.name,
+            kind=kind,  # type: ignore[arg-type]
+            prefix=_formatter(t.format_prefix),
+            system=_formatter(t.format_system),
+            user=_formatter(t.format_user),
+            assistant=_formatter(t.format_assistant),
+            function=_formatter(t.format_function),
+            observation=_formatter(t.format_observation),
+            tools=tools_fmt,
+            default_system=t.default_system or "",
+            stop_words=tuple(t.stop_words),
+            thought_words=tuple(t.thought_words),  # type: ignore[arg-type]
+            tool_call_words=tuple(t.tool_call_words) if getattr(t, "tool_call_words", None) else None,
+            efficient_eos=bool(t.efficient_eos),
+            replace_eos=bool(t.replace_eos),
+            enable_thinking=t.enable_thinking,
+            preserve_thinking=bool(getattr(t, "preserve_thinking", False)),
+            mm_plugin=type(t.mm_plugin).__name__,
+            discard_history_thoughts=caps.discarding_history_cot and prepared.options.discard_history_thoughts,
+            empty_thought=t.add_thought() if kind in ("reasoning", "glm47") else "",
+            function_gets_words=(kind != "llama2"),
+            tool_prompt=tool_prompt_pieces(tools_fmt.tool_format) if tools_fmt.kind == "tool" else (),
+            lf_version=prepared.lf_version,
+        )
+    except UnsupportedTemplateError as e:
+        raise UnsupportedTemplateError(prepared.name, e.reason, e.feature) from None
+    return spec
+
+
+def tokenizer_facts(tokenizer: Any) -> TokenizerFacts:
+    """What the compiler needs from the (LF-fixed) tokenizer."""
+    atomic = set(tokenizer.get_added_vocab().keys())
+    atomic.update(t for t in tokenizer.all_special_tokens if t)
+    return TokenizerFacts(
+        bos_token=tokenizer.bos_token if tokenizer.bos_token_id is not None else None,
+        eos_token=tokenizer.eos_token if tokenizer.eos_token_id is not None else None,
+        atomic_tokens=frozenset(atomic),
+        split_special_tokens=bool(getattr(tokenizer, "split_special_tokens", False)),
+    )
+
+
+# -- LF's training encoding (the reference ids) ----------------------------------------------
+
+
+@contextlib.contextmanager
+def frozen_time(when: Optional[_dt.datetime]) -> Iterator[None]:
+    """Freeze ``datetime.now()`` in LF's tool formatter (Llama-3 tool prompts embed the date)."""
+    if when is None:
+        yield
+        return
+    from llamafactory.data import tool_utils
+
+    class _Frozen(_dt.datetime):
+        @classmethod
+        def now(cls, tz=None):  # noqa: D401 - datetime API
+            return when if tz is None else when.astimezone(tz)
+
+    with _lock:
+        original = tool_utils.datetime
+        tool_utils.datetime = _Frozen
+        try:
+            yield
+        finally:
+            tool_utils.datetime = original
+
+
+def _mm_identity_ok(prepared: Prepared, messages: list[dict[str, str]]) -> None:
+    from llamafactory.extras import constants
+
+    for m in messages:
+        for ph in (constants.IMAGE_PLACEHOLDER, constants.VIDEO_PLACEHOLDER, constants.AUDIO_PLACEHOLDER):
+            if ph in m["content"]:
+                raise UnsupportedTemplateError(
+                    prepared.name,
+                    f"the text contains the multimodal placeholder {ph!r}; LF expands it with the processor before "
+                    "encoding, which a text-only check cannot reproduce",
+                    "multimodal",
+                )
+
+
+def encode_training(
+    prepared: Prepared,
+    messages: list[dict[str, str]],
+    system: Optional[str],
+    tools: Optional[str],
+) -> list[tuple[list[int], list[int]]]:
+    """LF's supervised encoding pairs, before cutoff truncation and without efficient-eos.
+
+    Mirrors ``SupervisedDatasetProcessor._encode_data_example`` up to ``encode_multiturn``
+    (media-free: the multimodal plugin's hooks are identities without media).
+    """
+    with _quiet_lf():
+        return _encode_one(prepared, messages, system, tools, capabilities().discarding_history_cot)
+
+
+def _encode_one(prepared: Prepared, messages: list, system: Optional[str], tools: Optional[str], discard: bool) -> Any:
+    """One sample through LF's no-media plugin hooks and ``encode_multiturn`` (LF's logs already quiet).
+
+    Without media (and, checked first, without placeholders) every plugin leaves messages and
+    ids unchanged; some still insist on a processor, which a text-only check lacks.
+    """
+    t, tok = prepared.template, prepared.tokenizer
+    plugin = t.mm_plugin
+    msgs = [dict(m) for m in messages]
+    _mm_identity_ok(prepared, msgs)
+    try:
+        msgs = plugin.process_messages(msgs, [], [], [], None)
+    except (AttributeError, ValueError):
+        pass
+    try:
+        prefix_ids, _ = plugin.process_token_ids([], [], [], [], [], tok, None)
+    except (AttributeError, ValueError):
+        prefix_ids = []
+    if prefix_ids:
+        raise UnsupportedTemplateError(prepared.name, "the multimodal plugin adds token ids without media", "multimodal")
+    if discard:
+        return t.encode_multiturn(tok, msgs, system, tools, prepared.options.discard_history_thoughts)
+    return t.encode_multiturn(tok, msgs, system, tools)
+
+
+def stop_token_ids(prepared: Prepared) -> list[int]:
+    """``Template.get_stop_token_ids`` in template order: eos first, then the stop words."""
+    tok = prepared.tokenizer
+    ids: list[int] = []
+    for i in [tok.eos_token_id] + [tok.convert_tokens_to_ids(w) for w in prepared.template.stop_words]:
+        if i is not None and i not in ids:
+            ids.append(i)
+    return ids
+
+
+# -- native mode --------------------------------------------------------------------------------
+# What ``template: native`` (``lf_template_ext.native.mode``) needs from LF: registering the template,
+# the supervised loop's helpers, and LF's model tables to suggest a built-in template.
+
+
+def register_native_template(template_module: Any, name: str, template_class: type) -> None:
+    """``register_template(name, template_class=...)`` with LF's defaults (idempotent).
+
+    Every other field keeps LF's default: no efficient eos, no eos replacement (native mode
+    leaves the tokenizer's special tokens alone), ``enable_thinking`` True, which LF then
+    overwrites from the data arguments because the class derives from ``ReasoningTemplate``.
+    """
+    if name not in template_module.TEMPLATES:
+        template_module.register_template(name=name, template_class=template_class)
+
+
+def supervised_helpers() -> tuple[Any, int]:
+    """``(infer_seqlen, IGNORE_INDEX)`` of LF's supervised processor."""
+    from llamafactory.data.processor.processor_utils import infer_seqlen
+    from llamafactory.extras.constants import IGNORE_INDEX
+
+    return infer_seqlen, IGNORE_INDEX
+
+
+def model_identifiers(name_or_path: str) -> list[str]:
+    """Lower-case ``org/name`` and ``name`` guesses for a model dir or hub id.
+
+    Local copies are often named ``org--name`` (the hub cache convention) or keep the hub
+    path as their last two components.
+    """
+    import os
+
+    path = str(name_or_path).rstrip("/\\")
+    base = os.path.basename(path)
+    parent = os.path.basename(os.path.dirname(path))
+    out = []
+    if "--" in base:
+        org, base = base.split("--", 1)
+        out.append(f"{org}/{base}")
+    elif parent:
+        out.append(f"{parent}/{base}")
+    out.append(base)  # the bare model name comes last
+    return [x.lower() for x in out if x]
+
+
+def suggest_template_for_model(name_or_path: str) -> Optional[str]:
+    """The LF template LF itself associates with this model (or its chat sibling), if any."""
+    import os
+
+    from llamafactory.extras.constants import DEFAULT_TEMPLATE, SUPPORTED_MODELS
+
+    ids = model_identifiers(name_or_path)
+    by_path: dict[str, str] = {}
+    by_base: dict[str, str] = {}
+    for model_name, sources in SUPPORTED_MODELS.items():
+        for hub_path in sources.values():
+            by_path.setdefault(str(hub_path).lower(), model_name)
+            by_base.setdefault(str(hub_path).lower().rsplit("/", 1)[-1], model_name)
+        by_base.setdefault(model_name.lower(), model_name)
+    model = next((by_path[i] for i in ids if i in by_path), None) or next((by_base[i] for i in ids if i in by_base), None)
+    if model is not None:
+        if DEFAULT_TEMPLATE.get(model):
+            return DEFAULT_TEMPLATE[model]
+        # a base model: the template of the chat model whose name extends it the furthest
+        siblings = sorted((k for k in DEFAULT_TEMPLATE if k.startswith(model)), key=len)
+        if siblings:
+            return DEFAULT_TEMPLATE[siblings[0]]
+    # an unknown size or revision: the chat model sharing the longest name prefix, family included
+    base = ids[-1]
+    family = base.split("-")[0]
+    best, best_len = None, len(family)
+    for key in sorted(DEFAULT_TEMPLATE, key=len):
+        n = len(os.path.commonprefix([base, key.lower()]))
+        if n > best_len or (best is None and n == best_len == len(family)):
+            best, best_len = key, n
+    return DEFAULT_TEMPLATE[best] if best is not None else None
+
+
+# -- datasets --------------------------------------------------------------------------------------
+# What ``check --dataset`` (``lf_template_ext.verifier.dataset``) needs from LF: its own converter for a
+# dataset_info.json entry, so every row becomes the ``_prompt/_response/_system/_tools`` LF trained on.
+
+
+def dataset_converter(entry: dict, dataset_name: str, dataset_dir: str) -> Any:
+    """LF's converter for one ``dataset_info.json`` entry (a callable: raw row -> LF's aligned row).
+
+    Built exactly as LF's loader builds it: ``DatasetAttr("file", ...)`` + ``DatasetAttr.join(entry)``
+    (LF's column/tag defaults and quirks), then ``get_dataset_converter(formatting, ...)``. The converter
+    only reads ``data_args.media_dir`` (media paths; a text check never opens them).
+    """
+    check_version()
+    with _quiet_lf():
+        from llamafactory.data.converter import get_dataset_converter
+        from llamafactory.data.parser import DatasetAttr
+
+    attr = DatasetAttr("file", dataset_name=str(entry.get("file_name", dataset_name)))
+    attr.join(entry)
+    data_args = SimpleNamespace(media_dir=dataset_dir, dataset_dir=dataset_dir)
+    return get_dataset_converter(attr.formatting, attr, data_args)
+
+
+@contextlib.contextmanager
+def quiet_dataset_converter() -> Iterator[None]:
+    """LF's converter logs every skipped row; the check reports them itself, per sample."""
+    with _quiet_lf():
+        yield
+
+
+def supervised_example_ok(prompt: list, response: list) -> bool:
+    """``SupervisedDatasetProcessor.preprocess_dataset``'s row filter (LF 0.9.4/0.9.5)."""
+    return len(prompt) % 2 == 1 and len(response) == 1
+
+
+def file_ext_types() -> dict:
+    """LF's ``FILEEXT2TYPE`` (the dataset reader keeps a copy; tests compare the two)."""
+    from llamafactory.extras.constants import FILEEXT2TYPE
+
+    return dict(FILEEXT2TYPE)
+
+
+def register_native_for_check() -> None:
+    """Register ``template: native`` in LF's ``TEMPLATES``, as the enable hook does when LF loads."""
+    from ..native import mode as native
+
+    native.install(_template_module())
+
+
+def encode_training_batch(prepared: Prepared, samples: list) -> list:
+    """:func:`encode_training` for many ``(messages, system, tools)`` samples, each result or exception.
+
+    The same steps per sample (placeholder check, the multimodal plugin's no-media hooks,
+    ``encode_multiturn`` with ``discarding_history_cot``), with LF's logs silenced once for the
+    batch instead of once per sample (``Logger.setLevel`` clears every logger's cache: with
+    torch and transformers loaded that costs a fifth of LF's own encoding time).
+    """
+    discard = capabilities().discarding_history_cot
+    out: list = []
+    with _quiet_lf():
+        for messages, system, tools in samples:
+            try:
+                out.append(_encode_one(prepared, messages, system, tools, discard))
+            except Exception as e:  # this sample only: LF cannot encode it
+                out.append(e)
+    return out

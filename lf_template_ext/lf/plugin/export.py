@@ -1,0 +1,223 @@
+"""What the hook does after LF's export and around LF's training.
+
+* :func:`post_export`: after ``llamafactory-cli export`` saved ``export_dir``, repair it
+  (``repair.plan_repair`` + ``apply_plan``) for the template and options of the export,
+  defaulting to the train-time record and warning when the export says otherwise; write
+  the record into ``export_dir``; push the rewritten files when ``export_hub_model_id``
+  is set (LF pushes before any post-export code can run).
+* :func:`train_callback`: a ``TrainerCallback`` that writes ``lf_template_ext.json`` into
+  ``output_dir`` when training starts and ends, and into every ``checkpoint-N`` when it is
+  saved, repairing that checkpoint's template files (full fine-tune users serve checkpoints).
+
+A failure after export is raised (LF's own files are saved by then; the command exits non-zero
+so scripts notice); a failure in a training callback is reported on stderr and training goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from typing import Any, Optional
+
+from ...model.options import TemplateOptions
+from ...modeldir.record import OPTION_KEYS, RECORD_NAME, make_record, read_record
+
+
+def _log(message: str) -> None:
+    print(f"[lf-template-ext] {message}", file=sys.stderr)
+
+
+def options_from_data_args(data_args: Any) -> TemplateOptions:
+    return TemplateOptions(
+        default_system=getattr(data_args, "default_system", None),
+        tool_format=getattr(data_args, "tool_format", None),
+        enable_thinking=getattr(data_args, "enable_thinking", True),
+        preserve_thinking=bool(getattr(data_args, "preserve_thinking", False)),
+        mask_history=bool(getattr(data_args, "mask_history", False)),
+    )
+
+
+def parse_engines(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ("vllm",)
+    if isinstance(value, str):
+        items = [v.strip() for v in value.strip("[]").split(",")]
+    else:
+        items = [str(v).strip() for v in value]
+    return tuple(v for v in items if v) or ("vllm",)
+
+
+def _find_record(dirs: list[Optional[str]]) -> tuple[Optional[dict[str, Any]], Optional[str]]:
+    for d in dirs:
+        if d and os.path.isdir(d):
+            rec = read_record(d)
+            if rec is not None:
+                return rec, d
+    return None, None
+
+
+def _warn_mismatch(template: str, options: TemplateOptions, record: dict[str, Any], where: str) -> None:
+    if record.get("template") not in (None, template):
+        _log(
+            f"warning: exporting with template {template!r} but training used {record['template']!r} "
+            f"({os.path.join(where, RECORD_NAME)}); the exported model will serve {template!r}"
+        )
+    rec_opts = record.get("options") or {}
+    for key in OPTION_KEYS:
+        if key in rec_opts and rec_opts[key] != getattr(options, key):
+            _log(f"warning: {key}={getattr(options, key)!r} at export, {rec_opts[key]!r} in training ({where})")
+
+
+def post_export(state: Any, options: dict[str, Any]) -> None:
+    """Repair ``export_dir`` after LF's own export (see module docstring)."""
+    try:
+        _post_export(state, options)
+    except Exception as e:
+        _log(f"export post-processing failed: {type(e).__name__}: {e}")
+        traceback.print_exc()
+        raise
+
+
+def _post_export(state: Any, options: dict[str, Any]) -> None:
+    from .. import compat as lf_compat
+    from ...workflows.repair import apply_plan, plan_repair
+
+    model_args, data_args = state.model_args, state.data_args
+    if model_args is None or data_args is None or not getattr(model_args, "export_dir", None):
+        _log("export finished without the arguments lf-template-ext needs; nothing done")
+        return
+    export_dir = model_args.export_dir
+    adapters = list(getattr(model_args, "adapter_name_or_path", None) or [])
+    record, where = _find_record(adapters[::-1] + [getattr(model_args, "model_name_or_path", None)])
+    template = data_args.template or (record or {}).get("template")
+    if not template:
+        _log("no `template` in the export arguments and none recorded at training time: nothing done")
+        return
+    opts = options_from_data_args(data_args)
+    if record is not None and where is not None:
+        _warn_mismatch(template, opts, record, where)
+    mode = str(options.get("template_ext_mode", "fix"))
+    if template == "native":
+        mode = "keep-native"  # trained on the model's own template: keep it, align the stop ids
+    engines = parse_engines(options.get("template_ext_engines"))
+    cutoff = (record or {}).get("cutoff_len")
+    plan = plan_repair(
+        export_dir,
+        template,
+        opts,
+        mode=mode,
+        engines=engines,
+        cutoff_len=cutoff,
+        original_extra_tokens=state.extra_tokens_before_fix,
+        base_model=None,
+    )
+    rec = make_record(template, opts, lf_compat.check_version(), cutoff)
+    rec["extra_special_tokens"] = state.extra_tokens_before_fix
+    rec["source"] = "export"
+    plan.files[RECORD_NAME] = (json.dumps(rec, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    backup, txn = apply_plan(plan)
+    s = plan.report.summary
+    _log(
+        f"export_dir repaired for LF template {template!r} ({mode}): "
+        + ", ".join(c.relpath for c in txn.changes)
+        + f"; alignment: {s['identical']} identical, {s['boundary_only']} boundary-only, {s['differs']} differ"
+    )
+    for note in plan.notes:
+        _log(f"note: {note}")
+    hub_id = getattr(model_args, "export_hub_model_id", None)
+    if hub_id and txn.changes:
+        _push(export_dir, hub_id, [c.relpath for c in txn.changes], getattr(model_args, "hf_hub_token", None))
+
+
+def _push(export_dir: str, repo_id: str, files: list[str], token: Optional[str]) -> None:
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    for rel in files:
+        path = os.path.join(export_dir, rel)
+        if os.path.exists(path):
+            api.upload_file(path_or_fileobj=path, path_in_repo=rel, repo_id=repo_id)
+        else:
+            api.delete_file(path_in_repo=rel, repo_id=repo_id)
+    _log(f"pushed {len(files)} rewritten file(s) to {repo_id}")
+
+
+# -- training --------------------------------------------------------------------------------
+
+
+def _record_for_training(state: Any) -> Optional[dict[str, Any]]:
+    from .. import compat as lf_compat
+
+    data_args = state.data_args
+    if data_args is None:
+        return None
+    rec = make_record(data_args.template, options_from_data_args(data_args), lf_compat.check_version(), getattr(data_args, "cutoff_len", None))
+    rec["extra_special_tokens"] = state.extra_tokens_before_fix
+    rec["model_name_or_path"] = state.base_tokenizer_path
+    rec["source"] = "train"
+    return rec
+
+
+def write_record(directory: str, record: dict[str, Any]) -> None:
+    from ...modeldir.journal import write_text_atomic
+
+    os.makedirs(directory, exist_ok=True)
+    write_text_atomic(os.path.join(directory, RECORD_NAME), json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+
+
+def repair_checkpoint(directory: str, record: dict[str, Any], options: dict[str, Any]) -> None:
+    """Fix a saved checkpoint's template files (same plan as `lf-template repair`)."""
+    from ...workflows.repair import apply_plan, plan_repair
+
+    template = record.get("template")
+    if not template or not os.path.isdir(directory):
+        return
+    mode = "keep-native" if template == "native" else str(options.get("template_ext_mode", "fix"))
+    plan = plan_repair(
+        directory,
+        template,
+        TemplateOptions(**{k: v for k, v in (record.get("options") or {}).items() if k in OPTION_KEYS}),
+        mode=mode,
+        engines=parse_engines(options.get("template_ext_engines")),
+        cutoff_len=record.get("cutoff_len"),
+        original_extra_tokens=record.get("extra_special_tokens"),
+        base_model=record.get("model_name_or_path"),
+    )
+    plan.files[RECORD_NAME] = (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    apply_plan(plan)
+
+
+def train_callback(state: Any, options: dict[str, Any]) -> Any:
+    from transformers import TrainerCallback
+
+    class LFTemplateExtCallback(TrainerCallback):
+        """Writes lf_template_ext.json and fixes template files of every checkpoint (main process)."""
+
+        def _safely(self, what: str, fn, *a) -> None:
+            try:
+                fn(*a)
+            except Exception as e:  # noqa: BLE001 - never break training
+                _log(f"{what} failed: {type(e).__name__}: {e}")
+
+        def on_train_begin(self, args, st, control, **kwargs):
+            rec = _record_for_training(state)
+            if rec is not None and st.is_world_process_zero:
+                self._safely("writing the training record", write_record, args.output_dir, rec)
+
+        def on_save(self, args, st, control, **kwargs):
+            rec = _record_for_training(state)
+            if rec is None or not st.is_world_process_zero:
+                return
+            ckpt = os.path.join(args.output_dir, f"checkpoint-{st.global_step}")
+            self._safely(f"fixing {ckpt}", repair_checkpoint, ckpt, rec, options)
+
+        def on_train_end(self, args, st, control, **kwargs):
+            # LF saves the final model after this event, so only the record is written here;
+            # `llamafactory-cli export` or `lf-template repair` fix output_dir's template files.
+            rec = _record_for_training(state)
+            if rec is not None and st.is_world_process_zero:
+                self._safely("writing the training record", write_record, args.output_dir, rec)
+
+    return LFTemplateExtCallback()

@@ -1,0 +1,322 @@
+"""What ``LF_TEMPLATE_EXT=1`` turns on inside LLaMA-Factory.
+
+The installed ``lf_template_ext.pth`` runs one line at interpreter start: if the variable is
+``1``/``true``/``y`` (LF's own ``is_env_enabled`` rule) it calls :func:`install`; otherwise
+it does nothing else. :func:`install` imports nothing of LF, transformers or torch: it adds
+an import hook that patches LF modules *when they load*, so every process that runs LF
+(``llamafactory-cli``, ``lmf``, torchrun workers re-executing ``launcher.py``, the WebUI and
+its training subprocesses) gets the same behaviour without extra flags.
+
+Patches (each idempotent, each a thin wrapper around LF's own function):
+
+* ``llamafactory.hparams.parser.read_args``: strips ``template_ext_*`` keys from the YAML /
+  CLI arguments before LF's argument parser (which rejects unknown keys) sees them, and
+  keeps them in :data:`OPTIONS`;
+* ``llamafactory.data.get_template_and_fix_tokenizer``: remembers the data arguments, the
+  template and the tokenizer's extra special tokens *before* LF's fixing (on transformers 5
+  LF replaces the whole list);
+* ``llamafactory.data.template``: registers ``template: native`` (``lf_template_ext.native.mode``)
+  and keeps ``get_ollama_modelfile`` from crashing on dict slots (chatglm3, yuan);
+* ``llamafactory.train.tuner.export_model`` (and the WebUI's bound copy): after LF's export,
+  repairs ``export_dir`` (``lf_template_ext.workflows.repair``) and pushes the rewritten files when
+  ``export_hub_model_id`` is set;
+* ``llamafactory.train.tuner.run_exp``: adds a callback that writes the train-time record
+  ``lf_template_ext.json`` into ``output_dir`` and fixes every saved checkpoint.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import os
+import sys
+import threading
+from typing import Any, Callable, Optional
+
+ENV = "LF_TEMPLATE_EXT"
+KEY_PREFIX = "template_ext_"
+MODE_KEY = "template_ext_mode"
+ENGINES_KEY = "template_ext_engines"
+
+#: ``template_ext_*`` options stripped from LF's arguments (YAML keys or ``--template_ext_x v``).
+OPTIONS: dict[str, Any] = {}
+
+
+class _State:
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.data_args: Any = None
+        self.model_args: Any = None
+        self.template: Any = None
+        self.extra_tokens_before_fix: Optional[list[str]] = None
+        self.base_tokenizer_path: Optional[str] = None
+
+
+STATE = _State()
+_installed = False
+
+
+def enabled(environ: Optional[dict[str, str]] = None) -> bool:
+    """LF's ``is_env_enabled`` rule: ``1``, ``true`` or ``y``, case-insensitive."""
+    env = os.environ if environ is None else environ
+    return env.get(ENV, "0").lower() in ("true", "y", "1")
+
+
+def _warn(message: str) -> None:
+    print(f"[lf-template-ext] {message}", file=sys.stderr)
+
+
+# -- the import hook ---------------------------------------------------------------------------
+
+
+class _PatchingLoader(importlib.abc.Loader):
+    def __init__(self, inner: importlib.abc.Loader, patch: Callable[[Any], None]) -> None:
+        self.inner = inner
+        self.patch = patch
+
+    def create_module(self, spec):  # noqa: D401 - importlib API
+        return self.inner.create_module(spec) if hasattr(self.inner, "create_module") else None
+
+    def exec_module(self, module) -> None:
+        self.inner.exec_module(module)
+        try:
+            self.patch(module)
+        except Exception as e:  # never break LF because of us
+            _warn(f"could not patch {module.__name__}: {type(e).__name__}: {e}")
+
+    def __getattr__(self, name: str) -> Any:  # get_data, is_package, ... for tools that ask
+        return getattr(self.inner, name)
+
+
+class _Finder(importlib.abc.MetaPathFinder):
+    def find_spec(self, fullname, path, target=None):
+        patch = _PATCHES.get(fullname)
+        if patch is None:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                    spec.loader = _PatchingLoader(spec.loader, patch)
+                return spec
+        return None
+
+
+def install() -> None:
+    """Install the import hook (and patch LF modules that are already imported)."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    sys.meta_path.insert(0, _Finder())
+    for name, patch in _PATCHES.items():
+        module = sys.modules.get(name)
+        if module is not None:
+            try:
+                patch(module)
+            except Exception as e:
+                _warn(f"could not patch {name}: {type(e).__name__}: {e}")
+
+
+def _version_ok() -> bool:
+    from .. import compat as lf_compat
+    from ...errors import UnsupportedLFVersionError
+
+    try:
+        lf_compat.check_version()
+    except UnsupportedLFVersionError as e:
+        _warn(f"inactive: {e}")
+        return False
+    return True
+
+
+# -- argument stripping ----------------------------------------------------------------------
+
+
+def strip_options(args: Any) -> Any:
+    """Remove ``template_ext_*`` keys from LF's parsed arguments, recording them in OPTIONS."""
+    if isinstance(args, dict):
+        ours = {k: v for k, v in args.items() if isinstance(k, str) and k.startswith(KEY_PREFIX)}
+        if not ours:
+            return args
+        OPTIONS.update(ours)
+        return {k: v for k, v in args.items() if k not in ours}
+    if isinstance(args, list):
+        out: list[str] = []
+        i = 0
+        while i < len(args):
+            a = args[i]
+            if isinstance(a, str) and a.startswith("--" + KEY_PREFIX):
+                name = a[2:]
+                if "=" in name:
+                    key, value = name.split("=", 1)
+                    i += 1
+                else:
+                    key, value = name, (args[i + 1] if i + 1 < len(args) else "")
+                    i += 2
+                OPTIONS[key] = value
+                continue
+            out.append(a)
+            i += 1
+        return out
+    return args
+
+
+def _patch_parser(module: Any) -> None:
+    if getattr(module.read_args, "_lf_template_ext", False):
+        return
+    original = module.read_args
+
+    def read_args(args=None):
+        return strip_options(original(args))
+
+    read_args._lf_template_ext = True  # type: ignore[attr-defined]
+    module.read_args = read_args
+
+
+# -- template capture --------------------------------------------------------------------------
+
+
+def _extra_special_tokens(tokenizer: Any) -> Optional[list[str]]:
+    for attr in ("extra_special_tokens", "additional_special_tokens"):
+        value = getattr(tokenizer, attr, None)
+        if isinstance(value, (list, tuple)):
+            return [str(t) for t in value]
+    return None
+
+
+def _wrap_get_template(original: Callable) -> Callable:
+    if getattr(original, "_lf_template_ext", False):
+        return original
+
+    def get_template_and_fix_tokenizer(tokenizer, data_args):
+        with STATE.lock:
+            STATE.extra_tokens_before_fix = _extra_special_tokens(tokenizer)
+            STATE.base_tokenizer_path = getattr(tokenizer, "name_or_path", None)
+            STATE.data_args = data_args
+        template = original(tokenizer, data_args)
+        STATE.template = template
+        return template
+
+    get_template_and_fix_tokenizer._lf_template_ext = True  # type: ignore[attr-defined]
+    get_template_and_fix_tokenizer.__wrapped__ = original  # type: ignore[attr-defined]
+    return get_template_and_fix_tokenizer
+
+
+def _patch_data(module: Any) -> None:
+    if not _version_ok():
+        return
+    module.get_template_and_fix_tokenizer = _wrap_get_template(module.get_template_and_fix_tokenizer)
+    tmod = sys.modules.get("llamafactory.data.template")
+    if tmod is not None:
+        tmod.get_template_and_fix_tokenizer = module.get_template_and_fix_tokenizer
+
+
+def _patch_template(module: Any) -> None:
+    if not _version_ok():
+        return
+    try:
+        from ...native import mode as native
+    except ImportError:
+        native = None  # type: ignore[assignment]
+    if native is not None and hasattr(native, "install"):
+        native.install(module)
+    original = module.Template.get_ollama_modelfile
+    if getattr(original, "_lf_template_ext", False):
+        return
+
+    def get_ollama_modelfile(self, tokenizer):
+        try:
+            return original(self, tokenizer)
+        except ValueError as e:  # dict slots ("Dict is not supported."): stock LF crashes here
+            return (
+                "# ollama modelfile: LLaMA-Factory could not write one for this template "
+                f"({e}); lf-template-ext writes a Modelfile when `template_ext_engines` includes ollama\n"
+            )
+
+    get_ollama_modelfile._lf_template_ext = True  # type: ignore[attr-defined]
+    module.Template.get_ollama_modelfile = get_ollama_modelfile
+
+
+def _patch_processors(module: Any) -> None:
+    try:
+        from ...native import mode as native
+    except ImportError:
+        return
+    if hasattr(native, "install_processors"):
+        native.install_processors(module)
+
+
+# -- export -------------------------------------------------------------------------------------
+
+
+def _wrap_export(original: Callable) -> Callable:
+    if getattr(original, "_lf_template_ext", False):
+        return original
+
+    def export_model(args=None):
+        tuner = sys.modules["llamafactory.train.tuner"]
+        get_infer = tuner.get_infer_args
+
+        def capture_infer_args(a=None):
+            result = get_infer(a)
+            STATE.model_args = result[0]
+            return result
+
+        tuner.get_infer_args = capture_infer_args
+        try:
+            original(args)
+        finally:
+            tuner.get_infer_args = get_infer
+        from .export import post_export
+
+        post_export(STATE, OPTIONS)
+
+    export_model._lf_template_ext = True  # type: ignore[attr-defined]
+    export_model.__wrapped__ = original  # type: ignore[attr-defined]
+    return export_model
+
+
+def _wrap_run_exp(original: Callable) -> Callable:
+    if getattr(original, "_lf_template_ext", False):
+        return original
+
+    def run_exp(args=None, callbacks=None):
+        from .export import train_callback
+
+        callbacks = list(callbacks or [])
+        callbacks.append(train_callback(STATE, OPTIONS))
+        return original(args, callbacks)
+
+    run_exp._lf_template_ext = True  # type: ignore[attr-defined]
+    run_exp.__wrapped__ = original  # type: ignore[attr-defined]
+    return run_exp
+
+
+def _patch_tuner(module: Any) -> None:
+    if not _version_ok():
+        return
+    module.export_model = _wrap_export(module.export_model)
+    module.run_exp = _wrap_run_exp(module.run_exp)
+    webui_export = sys.modules.get("llamafactory.webui.components.export")
+    if webui_export is not None:
+        webui_export.export_model = module.export_model
+
+
+def _patch_webui_export(module: Any) -> None:
+    if not _version_ok():
+        return
+    module.export_model = _wrap_export(module.export_model)
+
+
+_PATCHES: dict[str, Callable[[Any], None]] = {
+    "llamafactory.hparams.parser": _patch_parser,
+    "llamafactory.data": _patch_data,
+    "llamafactory.data.template": _patch_template,
+    "llamafactory.data.processor.supervised": _patch_processors,
+    "llamafactory.data.processor.pairwise": _patch_processors,
+    "llamafactory.train.tuner": _patch_tuner,
+    "llamafactory.webui.components.export": _patch_webui_export,
+}

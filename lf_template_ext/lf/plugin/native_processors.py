@@ -1,0 +1,158 @@
+"""LF's supervised processors, batch-encoding ``template: native`` conversations.
+
+LF's ``SupervisedDatasetProcessor.preprocess_dataset`` (and the packed variant's) encodes
+rows one by one through ``_encode_data_example`` -> ``template.encode_multiturn``. For a
+native template, :func:`preprocess_dataset` first encodes the whole batch (one batched
+tokenization, ``native_encode``), adds a row after a conversation for every extra example of
+policy ``expand``, and then runs LF's own loop on those rows, whose
+``_encode_data_example`` answers from the batch's encodings. LF's loop therefore still drops
+invalid rows, collects the columns and packs.
+
+Module-level functions on purpose: ``datasets`` fingerprints the ``map`` function with dill,
+which pickles closures by value together with everything they reach.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from ...native.mode import conversation, encoder_for, is_native, sample_name
+
+_BATCH_ATTR = "_lf_template_ext_native_batch"
+logger = logging.getLogger("llamafactory.lf_template_ext.native.mode")
+
+
+def _rows(examples: Mapping[str, list]) -> int:
+    return len(examples["_prompt"])
+
+
+def native_batch(processor: Any, examples: Mapping[str, list]) -> tuple[dict[str, list], dict[int, tuple]]:
+    """Encode a batch: the rows LF's loop will see (extra rows for ``expand``) and their encodings.
+
+    Encodings are keyed by the identity of each row's ``_prompt`` list, which LF's loop passes
+    to ``_encode_data_example`` unchanged. Rows LF drops as invalid are passed through as is.
+    """
+    template, tokenizer, data_args = processor.template, processor.tokenizer, processor.data_args
+    encoder = encoder_for(tokenizer, template, data_args)
+    datasets = getattr(data_args, "dataset", None)
+    valid, convs, names = [], [], []
+    for i in range(_rows(examples)):
+        prompt, response = examples["_prompt"][i], examples["_response"][i]
+        if len(prompt) % 2 != 1 or len(response) != 1:
+            continue  # LF's own check: it logs and drops the row
+        messages = list(prompt) + list(response)
+        media = [k for k in ("_images", "_videos", "_audios") if k in examples and examples[k][i]]
+        if media:
+            raise encoder.fail(
+                sample_name(i, messages, datasets),
+                f"it has {', '.join(m[1:] for m in media)}; native mode encodes text conversations only",
+                "use LF's template for multimodal training",
+            )
+        valid.append(i)
+        names.append(functools.partial(sample_name, i, messages, datasets))
+        convs.append(conversation(template, messages, examples["_system"][i], examples["_tools"][i]))
+    encoded = dict(zip(valid, encoder.encode_batch(convs, names), strict=True))
+    keys = list(examples.keys())
+    out: dict[str, list] = {k: [] for k in keys}
+    cache: dict[int, tuple] = {}
+    for i in range(_rows(examples)):
+        for k in keys:
+            out[k].append(examples[k][i])
+        messages = list(examples["_prompt"][i]) + list(examples["_response"][i])
+        for n, ex in enumerate(encoded.get(i, [])):
+            if n > 0:  # an extra example right after its conversation: LF's loop sees a row for it
+                for k in keys:
+                    out[k].append(examples[k][i])
+                turn = ex.turns[-1]
+                out["_prompt"][-1], out["_response"][-1] = messages[: 2 * turn + 1], [messages[2 * turn + 1]]
+            cache[id(out["_prompt"][-1])] = (ex.input_ids, ex.labels)
+    _log_stats(encoder)
+    return out, cache
+
+
+_logged: set = set()
+
+
+def _log_stats(encoder: Any) -> None:
+    s = encoder.stats
+    if s["unstable_turns"] and id(encoder) not in _logged:
+        _logged.add(id(encoder))
+        logger.warning(
+            "native mode: %s is not prefix-stable for some conversations (so far %d turns in %d conversations); "
+            "policy %s: %s",
+            encoder.template_name,
+            s["unstable_turns"],
+            s["conversations"],
+            encoder.policy,
+            {
+                "expand": "each such turn is trained in its own example, rendered as the engine renders it",
+                "mask": "such turns are left untrained",
+                "strict": "refused",
+            }[encoder.policy],
+        )
+
+
+_ORIGINALS: dict[tuple[type, str], Any] = {}
+
+
+def lf_original(cls: type, name: str) -> Any:
+    """LF's own ``cls.name`` as it was before :func:`install_processors` (looked up along the MRO)."""
+    for klass in cls.__mro__:
+        fn = _ORIGINALS.get((klass, name))
+        if fn is not None:
+            return fn
+    raise AttributeError(f"{cls.__name__}.{name} was not patched by lf_template_ext.native.mode")
+
+
+def _original(self: Any, name: str) -> Any:
+    return lf_original(type(self), name)
+
+
+def preprocess_dataset(self: Any, examples: Any) -> Any:
+    """LF's ``preprocess_dataset``, with native conversations encoded batch-wise beforehand."""
+    original = _original(self, "preprocess_dataset")
+    if not is_native(self.template):
+        return original(self, examples)
+    expanded, cache = native_batch(self, examples)
+    self.__dict__[_BATCH_ATTR] = cache
+    try:
+        return original(self, expanded)
+    finally:
+        self.__dict__.pop(_BATCH_ATTR, None)
+
+
+def encode_data_example(self: Any, prompt: Any, response: Any, *args: Any, **kwargs: Any) -> Any:
+    """LF's ``_encode_data_example``, answered from the batch's encodings when there is one."""
+    cache = self.__dict__.get(_BATCH_ATTR)
+    if cache is not None:
+        hit = cache.get(id(prompt))
+        if hit is not None:
+            return list(hit[0]), list(hit[1])
+    return _original(self, "_encode_data_example")(self, prompt, response, *args, **kwargs)
+
+
+_PATCHES = {"preprocess_dataset": preprocess_dataset, "_encode_data_example": encode_data_example}
+
+
+def install(module: Any) -> None:
+    """Batch-encode native conversations in LF's supervised processors (idempotent).
+
+    Patches ``preprocess_dataset`` of ``SupervisedDatasetProcessor`` and of
+    ``PackedSupervisedDatasetProcessor`` (which has its own loop) and the shared
+    ``_encode_data_example`` with module-level functions (``datasets`` fingerprints them by
+    reference); other templates go straight to LF's code. The pairwise module needs nothing:
+    it encodes through ``encode_oneturn``.
+    """
+    for name in ("SupervisedDatasetProcessor", "PackedSupervisedDatasetProcessor"):
+        cls = getattr(module, name, None)
+        if cls is None:
+            continue
+        for attr, patch in _PATCHES.items():
+            current = cls.__dict__.get(attr)
+            if current is None or current is patch:  # inherited, or already ours
+                continue
+            _ORIGINALS[(cls, attr)] = current
+            setattr(cls, attr, patch)

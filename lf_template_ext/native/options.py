@@ -1,0 +1,114 @@
+"""Options of ``template: native`` (YAML ``template_ext_native_*`` keys or environment variables).
+
+The enable hook strips every ``template_ext_*`` key from LF's arguments before LF's parser
+sees it and keeps it in ``lf_template_ext.lf.plugin.hook.OPTIONS``; this module reads them from there,
+falling back to environment variables so tests and scripts can set them without a YAML:
+
+========================================  =====================================  ===========
+YAML key                                  environment variable                   default
+========================================  =====================================  ===========
+``template_ext_native_policy``            ``LF_TEMPLATE_EXT_NATIVE_POLICY``      ``expand``
+``template_ext_native_kwargs`` (mapping)  ``LF_TEMPLATE_EXT_NATIVE_KWARGS``      ``{}``
+                                          (JSON object)
+========================================  =====================================  ===========
+
+Policies, for assistant turns whose rendering inside the whole conversation differs from
+what the engine renders when that turn is the one being generated (templates that are not
+prefix-stable, see ``native_layout``):
+
+* ``expand``: such a turn is trained in an extra example, rendered exactly as the engine
+  renders the conversation up to and including that turn;
+* ``mask``: such a turn is left untrained (its tokens stay in the input, labelled
+  ``IGNORE_INDEX``); one example per conversation, as LF makes;
+* ``strict``: refuse the sample (LF main's v1 behaviour for non-prefix-stable templates).
+
+``template_ext_native_kwargs`` are extra chat-template variables (e.g. ``date_string`` for
+Llama-3.x) passed to every render; serve with the same ones
+(``--default-chat-template-kwargs`` in vLLM).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from ..errors import LFTemplateExtError
+
+POLICIES = ("expand", "mask", "strict")
+POLICY_KEY = "template_ext_native_policy"
+KWARGS_KEY = "template_ext_native_kwargs"
+POLICY_ENV = "LF_TEMPLATE_EXT_NATIVE_POLICY"
+KWARGS_ENV = "LF_TEMPLATE_EXT_NATIVE_KWARGS"
+
+
+class NativeOptionError(LFTemplateExtError, ValueError):
+    """A ``template_ext_native_*`` option has a value we cannot use (the message says the fix)."""
+
+
+@dataclass(frozen=True)
+class NativeOptions:
+    policy: str = "expand"
+    template_kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _hook_options() -> Mapping[str, Any]:
+    try:
+        from ..lf.plugin import hook
+    except ImportError:  # the enable switch is optional for library use
+        return {}
+    return getattr(hook, "OPTIONS", {}) or {}
+
+
+def parse_policy(value: Any, source: str) -> str:
+    policy = str(value).strip().lower().replace("-", "_")
+    if policy not in POLICIES:
+        raise NativeOptionError(
+            f"{source}: unknown native-mode policy {value!r}; use one of {', '.join(POLICIES)} "
+            "(see docs/native-mode.md)"
+        )
+    return policy
+
+
+def parse_kwargs(value: Any, source: str) -> dict[str, Any]:
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as e:
+            raise NativeOptionError(f"{source}: expected a JSON object of chat-template variables: {e}") from None
+    if not isinstance(value, Mapping):
+        raise NativeOptionError(f"{source}: expected a mapping of chat-template variables, got {type(value).__name__}")
+    reserved = {"messages", "tools", "add_generation_prompt", "enable_thinking"} & set(value)
+    if reserved:
+        raise NativeOptionError(
+            f"{source}: {', '.join(sorted(reserved))} cannot be set here; native mode sets them from the sample "
+            "and LF's own options (`enable_thinking` is LF's data argument of the same name)"
+        )
+    return dict(value)
+
+
+def current(overrides: Optional[Mapping[str, Any]] = None) -> NativeOptions:
+    """The options in effect: ``overrides`` > hook options (YAML) > environment > defaults."""
+    sources: list[tuple[Mapping[str, Any], str]] = []
+    if overrides:
+        sources.append((overrides, "native options"))
+    sources.append((_hook_options(), "YAML"))
+    env = {POLICY_KEY: os.environ.get(POLICY_ENV), KWARGS_KEY: os.environ.get(KWARGS_ENV)}
+    sources.append(({k: v for k, v in env.items() if v not in (None, "")}, "environment"))
+
+    def pick(key: str, env_name: str) -> tuple[Any, str]:
+        for mapping, label in sources:
+            if key in mapping:
+                return mapping[key], (env_name if label == "environment" else f"{label} key {key}")
+        return None, key
+
+    policy_value, policy_src = pick(POLICY_KEY, POLICY_ENV)
+    kwargs_value, kwargs_src = pick(KWARGS_KEY, KWARGS_ENV)
+    return NativeOptions(
+        policy=parse_policy(policy_value, policy_src) if policy_value is not None else "expand",
+        template_kwargs=parse_kwargs(kwargs_value, kwargs_src),
+    )
