@@ -37,7 +37,7 @@ def main() -> int:
     from lf_template_ext.compiler import compile_spec
     from lf_template_ext.model.corpus import probe_corpus
     from lf_template_ext.model.options import TemplateOptions
-    from lf_template_ext.verifier.probe.probe import verify_template
+    from lf_template_ext.verifier.probe import verify_template
 
     t0 = time.perf_counter()
     names = args.templates or lf_compat.template_names()

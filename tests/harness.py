@@ -139,7 +139,7 @@ def coverage_row(name: str) -> dict[str, Any]:
     from lf_template_ext.lf import compat as lf_compat
     from lf_template_ext.model.corpus import probe_corpus
     from lf_template_ext.model.options import TemplateOptions
-    from lf_template_ext.verifier.probe.probe import verify_template
+    from lf_template_ext.verifier.probe import verify_template
 
     tok, label = harness_tokenizer(name)
     template = lf_compat._template_module().TEMPLATES[name]

@@ -50,7 +50,7 @@ def _run(root: Path, code: str) -> subprocess.CompletedProcess:
 CHECK_ALL = r"""
 import json, sys
 from harness import harness_tokenizer, FROZEN
-from lf_template_ext import lf_compat
+from lf_template_ext.lf import compat as lf_compat
 from lf_template_ext.verifier.probe import verify_template
 from lf_template_ext.model.options import TemplateOptions
 import llamafactory
@@ -91,7 +91,7 @@ def test_unsupported_version_is_refused_clearly(tmp_path):
     root = _overlay(tmp_path, "0.9.3", with_094_files=False)
     proc = _run(
         root,
-        "from lf_template_ext import lf_compat, UnsupportedLFVersionError\n"
+        "from lf_template_ext import UnsupportedLFVersionError\nfrom lf_template_ext.lf import compat as lf_compat\n"
         "try:\n    lf_compat.check_version()\nexcept UnsupportedLFVersionError as e:\n    print('REFUSED', e)\n",
     )
     assert "REFUSED LLaMA-Factory 0.9.3 is not supported" in proc.stdout, proc.stderr[-2000:]

@@ -14,7 +14,7 @@ from jinja2 import nodes
 import lf_template_ext as lte
 from harness import FROZEN, fixture_tokenizer, harness_tokenizer
 from lf_template_ext.lf import compat as lf_compat
-from lf_template_ext.verifier.probe.probe import Renderer, verify_template
+from lf_template_ext.verifier.probe import Renderer, verify_template
 
 
 def render(tok, jinja, messages, tools=None, agp=False, **kw):

@@ -228,7 +228,7 @@ def test_progress_is_quiet_in_pipes_and_the_summary_names_the_kinds(tmp_path, da
 
 
 def test_progress_bar_shows_on_a_terminal():
-    from lf_template_ext.verifier.probe.dataset import progress_bar
+    from lf_template_ext.verifier.dataset import progress_bar
 
     master, slave = os.openpty()
     with os.fdopen(slave, "w") as tty, open(os.devnull, "w") as pipe:

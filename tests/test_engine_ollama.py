@@ -306,7 +306,7 @@ def test_template_refuses_what_lf_cannot_encode(label, messages, rule, qwen3, go
 
 def test_collate_merges_consecutive_messages_as_declared(llama3, go_binary):
     """Ollama merges two user messages with a blank line; LF encodes the merged message the same."""
-    from lf_template_ext.verifier.probe.probe import reference_ids
+    from lf_template_ext.verifier.probe import reference_ids
 
     spec, facts, p = llama3
     split = [{"role": "user", "content": "first"}, {"role": "user", "content": "second"}]
@@ -320,7 +320,7 @@ def test_collate_merges_consecutive_messages_as_declared(llama3, go_binary):
 def test_gguf_that_adds_bos(name, go_binary):
     """``engine_adds_bos``: the template leaves LF's leading BOS to the engine (GGUF add_bos_token)."""
     from lf_template_ext.model.corpus import probe_corpus
-    from lf_template_ext.verifier.probe.probe import reference_ids
+    from lf_template_ext.verifier.probe import reference_ids
 
     p = oc.prepare(name)
     convs = [c for c in probe_corpus() if c["id"] in oc.PLAIN + oc.SYSTEM]

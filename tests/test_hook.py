@@ -52,7 +52,7 @@ def test_yaml_keys_are_stripped_before_lf_parses(tmp_path):
         "args = {'model_name_or_path': %r, 'template': 'qwen', 'template_ext_mode': 'keep-native',"
         " 'template_ext_engines': ['vllm', 'ollama']}\n"
         "try:\n    get_infer_args(args)\nexcept ValueError as e:\n    print('REJECTED', e)\nelse:\n"
-        "    from lf_template_ext import hook; print('OPTIONS', sorted(hook.OPTIONS.items()))\n"
+        "    from lf_template_ext.lf.plugin import hook; print('OPTIONS', sorted(hook.OPTIONS.items()))\n"
     ) % str(tmp_path)
     (tmp_path / "config.json").write_text("{}")
     on = py(code, enabled="1")

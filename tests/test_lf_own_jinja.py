@@ -12,7 +12,7 @@ import pytest
 from lf_template_ext.lf import compat as lf_compat
 from lf_template_ext.model.corpus import PLAIN_PROBES, probe_corpus
 from lf_template_ext.model.options import TemplateOptions
-from lf_template_ext.verifier.probe.probe import verify_template
+from lf_template_ext.verifier.probe import verify_template
 
 
 @pytest.mark.slow

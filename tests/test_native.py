@@ -277,7 +277,7 @@ def test_policy_mask_makes_one_example_per_conversation(lf, tmp_path, monkeypatc
 
 
 def test_policy_strict_refuses_naming_sample_template_and_fix(lf, tmp_path, monkeypatch):
-    from lf_template_ext.native.mode.encode import NativeSampleError
+    from lf_template_ext.native.encode import NativeSampleError
 
     monkeypatch.setenv("LF_TEMPLATE_EXT_NATIVE_POLICY", "strict")
     with pytest.raises(NativeSampleError) as info:
@@ -301,7 +301,7 @@ def test_bad_policy_is_refused_with_the_choices(monkeypatch):
 
 
 def test_no_chat_template_is_refused_with_a_suggestion(lf, tmp_path):
-    from lf_template_ext.native.mode.mode import NativeModeError, check_model_dir
+    from lf_template_ext.native.mode import NativeModeError, check_model_dir
 
     _, data_args, _, _, _ = lf["args"](
         dict(model_name_or_path=str(model_dir_of("01-ai--Yi-34B")), stage="sft", do_train=True, template="native",
@@ -329,7 +329,7 @@ def model_dir_of(folder: str) -> Path:
 
 
 def test_template_that_cannot_render_a_sample_names_it(lf, tmp_path):
-    from lf_template_ext.native.mode.encode import NativeSampleError
+    from lf_template_ext.native.encode import NativeSampleError
 
     with pytest.raises(NativeSampleError) as info:
         run_pipeline(lf, tmp_path, "Gemma-2", [sharegpt(MULTI), sharegpt(SYSTEM)])
@@ -341,7 +341,7 @@ def test_template_that_cannot_render_a_sample_names_it(lf, tmp_path):
 
 def test_generation_prompt_that_the_answer_cannot_continue_is_refused(lf, tmp_path):
     """QwQ's generation prompt opens a thought; answers without one can never be produced as rendered."""
-    from lf_template_ext.native.mode.encode import NativeSampleError
+    from lf_template_ext.native.encode import NativeSampleError
 
     with pytest.raises(NativeSampleError, match="generation prompt") as info:
         run_pipeline(lf, tmp_path, "QwQ", [sharegpt(MULTI)])
@@ -415,7 +415,7 @@ def test_install_is_idempotent(lf):
 
 def _variants() -> list[tuple[list[dict], Optional[list]]]:
     """Same structures as the probes with other contents, edge cases included (whitespace, empty, thoughts)."""
-    from lf_template_ext.native.mode.report import PROBES
+    from lf_template_ext.native.report import PROBES
 
     out = []
     for conv in PROBES.values():
@@ -435,11 +435,11 @@ NOT_PROVEN = {"Qwen3", "QwQ", "Llama-3 base", "R1-Distill (alt: later)", "Phi-3"
 
 @pytest.mark.parametrize("fixture", FIXTURES_WITH_TEMPLATES, ids=lambda f: f.label)
 def test_render_cache_equals_real_rendering(fixture):
-    from lf_template_ext.native.mode.render import ChatRenderer, Conversation, NativeRenderError
+    from lf_template_ext.native.render import ChatRenderer, Conversation, NativeRenderError
 
-    from lf_template_ext.native.mode.encode import special_text
-    from lf_template_ext.native.mode.layout import analyze
-    from lf_template_ext.native.mode.render import anchors
+    from lf_template_ext.native.encode import special_text
+    from lf_template_ext.native.layout import analyze
+    from lf_template_ext.native.render import anchors
 
     tok = tokenizer_for(fixture.label)
     cached, real = ChatRenderer(tok), ChatRenderer(tok, cache=False)
@@ -481,7 +481,7 @@ TRACED_TEMPLATE = (
 def test_render_cache_follows_what_a_template_does_with_contents(template):
     """Contents that take other branches, or that a filter rewrites, never reuse a wrong rendering."""
     from lf_template_ext.lf.compat import copy_tokenizer
-    from lf_template_ext.native.mode.render import ChatRenderer, Conversation
+    from lf_template_ext.native.render import ChatRenderer, Conversation
 
     tok = copy_tokenizer(tokenizer_for("Qwen2.5"))
     tok.chat_template = template
@@ -516,7 +516,7 @@ UNTRACED_READS = {
 def test_render_cache_never_serves_a_rendering_that_read_the_text_untraced(name):
     """Every rendering a conversation needs (not only the full one) equals the real one."""
     from lf_template_ext.lf.compat import copy_tokenizer
-    from lf_template_ext.native.mode.render import ChatRenderer, Conversation
+    from lf_template_ext.native.render import ChatRenderer, Conversation
 
     tok = copy_tokenizer(tokenizer_for("Qwen2.5"))
     tok.chat_template = UNTRACED_READS[name] + "{% if add_generation_prompt %}GEN{% endif %}"
@@ -533,8 +533,8 @@ def test_render_cache_never_serves_a_rendering_that_read_the_text_untraced(name)
 
 
 def test_templates_with_text_reading_filters_are_never_cached():
-    from lf_template_ext.native.mode.render import ChatRenderer
-    from lf_template_ext.native.mode.skeleton import reads_text_untraceably
+    from lf_template_ext.native.render import ChatRenderer
+    from lf_template_ext.native.skeleton import reads_text_untraceably
 
     assert reads_text_untraceably(UNTRACED_READS["wordcount"]) == "wordcount"
     assert reads_text_untraceably("{{ messages[0].content | trim | title }}") == "title"

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lf_template_ext.native.mode.encode import (
+from lf_template_ext.native.encode import (
     LFDataOptions,
     assemble,
     assemble_fitting,
@@ -128,8 +128,8 @@ THOUGHT_CONVS = [
 
 
 def _qwen3_encoder(data: LFDataOptions = LFDataOptions(cutoff_len=1 << 20)):
-    from lf_template_ext.native.mode.encode import NativeEncoder
-    from lf_template_ext.native.mode.render import ChatRenderer
+    from lf_template_ext.native.encode import NativeEncoder
+    from lf_template_ext.native.render import ChatRenderer
 
     infer_seqlen, ignore = _lf_infer_seqlen()
     tok = tokenizer_for("Qwen3")
@@ -140,7 +140,7 @@ def _qwen3_encoder(data: LFDataOptions = LFDataOptions(cutoff_len=1 << 20)):
 
 
 def _convs():
-    from lf_template_ext.native.mode.render import Conversation
+    from lf_template_ext.native.render import Conversation
 
     out = []
     for turns in THOUGHT_CONVS:
@@ -161,7 +161,7 @@ def _whole(encoder, convs):
     ("Qwen2.5", True), ("Qwen3", True), ("Llama-3.1", True), ("Gemma-3", True), ("Mistral-v0.3", False), ("Phi-3", False),
 ])
 def test_which_tokenizers_tokenize_pieces_independently(label, independent):
-    from lf_template_ext.native.mode.prefix import pieces_are_independent
+    from lf_template_ext.native.prefix import pieces_are_independent
 
     assert pieces_are_independent(tokenizer_for(label)) is independent
 

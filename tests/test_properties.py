@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import lf_template_ext as lte
 from harness import FROZEN, harness_tokenizer
-from lf_template_ext.verifier.probe.probe import verify_template
+from lf_template_ext.verifier.probe import verify_template
 
 FRAGMENTS = [
     "{{", "}}", "{%", "%}", "{#", "#}", "{{ messages }}", "{% raw %}", "{{content}}", "{{idx}}",

@@ -14,6 +14,19 @@ from typing import Literal, Optional, Union
 
 TemplateKind = Literal["plain", "llama2", "reasoning", "glm47"]
 
+#: The template classes that handle thoughts (LF's ``ReasoningTemplate`` and its GLM-4.7 subclass).
+REASONING_KINDS: frozenset[str] = frozenset({"reasoning", "glm47"})
+
+
+def kind_is_reasoning(kind: str) -> bool:
+    """Whether a template of this kind handles thoughts (empty thought, ``enable_thinking``)."""
+    return kind in REASONING_KINDS
+
+
+def kind_passes_call_words(kind: str) -> bool:
+    """Whether LF hands its FunctionFormatter the thought/tool-call words (every class but Llama-2's)."""
+    return kind != "llama2"
+
 
 @dataclass(frozen=True)
 class Text:
@@ -91,6 +104,26 @@ class TemplateSpec:
     # ("text", literal) and ("field", name) pieces (``PROMPT.format(**fields)``).
     tool_prompt: tuple[tuple[str, str], ...] = ()
     lf_version: str = ""
+
+    @property
+    def is_reasoning(self) -> bool:
+        """A ``ReasoningTemplate`` (or subclass): thoughts, the empty thought, ``enable_thinking``."""
+        return kind_is_reasoning(self.kind)
+
+    @property
+    def is_llama2(self) -> bool:
+        """LF's ``Llama2Template``: the system text is merged into the first user turn."""
+        return self.kind == "llama2"
+
+    @property
+    def tools_format(self) -> Optional[str]:
+        """The tool format of the tools prompt (``None`` when the tools formatter is no ToolFormatter)."""
+        return self.tools.tool_format if self.tools.kind == "tool" else None
+
+    @property
+    def calls_format(self) -> Optional[str]:
+        """The tool format of assistant tool calls (``None`` when the function formatter is a plain one)."""
+        return self.function.tool_format if self.function.kind == "function" else None
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from .layout import Example, NativeLayoutError, SpecialText, analyze, plan, turn
 from .prefix import pieces_are_independent, split_point, splitting_tokens
 from .render import ChatRenderer, Conversation, NativeRenderError, anchors
 
-logger = logging.getLogger("llamafactory.lf_template_ext.native.mode")
+logger = logging.getLogger("llamafactory.lf_template_ext.native")
 Mapper = Callable[[tuple[int, int]], tuple[int, int]]  # char span -> token range of one text
 
 Pair = tuple[list[int], list[int]]

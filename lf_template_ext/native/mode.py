@@ -31,7 +31,7 @@ from typing import Any, Optional
 from ..errors import LFTemplateExtError
 
 NAME = "native"
-logger = logging.getLogger("llamafactory.lf_template_ext.native.mode")
+logger = logging.getLogger("llamafactory.lf_template_ext.native")
 
 
 class NativeModeError(LFTemplateExtError, ValueError):

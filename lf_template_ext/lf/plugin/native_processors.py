@@ -22,7 +22,7 @@ from typing import Any
 from ...native.mode import conversation, encoder_for, is_native, sample_name
 
 _BATCH_ATTR = "_lf_template_ext_native_batch"
-logger = logging.getLogger("llamafactory.lf_template_ext.native.mode")
+logger = logging.getLogger("llamafactory.lf_template_ext.native")
 
 
 def _rows(examples: Mapping[str, list]) -> int:
