@@ -1,6 +1,6 @@
 """lf-template-ext: serve LLaMA-Factory fine-tunes in exactly the prompt format they were trained on.
 
-Importing this package imports neither torch nor LLaMA-Factory (CONTRACTS.md); the heavy
+Importing this package imports neither torch nor LLaMA-Factory (docs/contracts.md); the heavy
 imports happen inside the functions that need them.
 """
 

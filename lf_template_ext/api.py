@@ -1,4 +1,4 @@
-"""The public Python API (CONTRACTS.md): ``compile_jinja`` and ``verify``.
+"""The public Python API (docs/contracts.md): ``compile_jinja`` and ``verify``.
 
 Both take an LF template (a registered name or a ``Template`` object) and the tokenizer the
 model was trained with, and never mutate either (LF's own ``get_template_and_fix_tokenizer``
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from .model.options import TemplateOptions
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .verifier.probe import AlignmentReport
+    from .verifier.report import AlignmentReport
 
 
 def _options(
@@ -48,12 +48,12 @@ def compile_jinja(
     the same names and must match the training run. Raises ``UnsupportedTemplateError`` when
     the template uses something Jinja + whole-string tokenization cannot reproduce.
     """
-    from .lf import compat as lf_compat
     from .compiler import compile_spec
+    from .lf import compat as lf_compat
 
     options = _options(default_system, tool_format, enable_thinking, preserve_thinking, mask_history)
-    prepared = lf_compat.prepare(template, tokenizer, options)
-    return compile_spec(lf_compat.template_spec(prepared), lf_compat.tokenizer_facts(prepared.tokenizer))
+    snap = lf_compat.snapshot(template, tokenizer, options)
+    return compile_spec(snap.spec, snap.facts)
 
 
 def verify(

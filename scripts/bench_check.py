@@ -54,7 +54,7 @@ def main() -> int:
 
     logging.disable(logging.WARNING)
     from lf_template_ext.lf import datasets as lfdata
-    from lf_template_ext.verifier.probe import dataset as dc
+    from lf_template_ext.verifier import dataset as dc
     from lf_template_ext.lf import compat as lf_compat
     from lf_template_ext.model.options import TemplateOptions
 

@@ -54,12 +54,13 @@ def main() -> int:
 
     import logging
 
-    from lf_template_ext.native.mode import mode as native
+    from lf_template_ext.lf import native_template
+    from lf_template_ext.lf.plugin import native_processors
     import llamafactory.data.processor.supervised as supervised
     import llamafactory.data.template as template_module
 
-    native.install(template_module)  # what the enable hook does when LF's modules load
-    native.install_processors(supervised)
+    native_template.install(template_module)  # what the enable hook does when LF's modules load
+    native_processors.install(supervised)
     from llamafactory.data import get_template_and_fix_tokenizer
     from llamafactory.data.loader import _get_dataset_processor, _get_merged_dataset
     from llamafactory.hparams import get_train_args

@@ -27,7 +27,7 @@ the table by hand (`tests/test_coverage.py` fails when it is stale).
 Each row compiles the LF template with `lf_template_ext.compile_jinja`, renders the probe corpus
 (`lf_template_ext/model/corpus.py`) with transformers' `apply_chat_template`, tokenizes the text whole with
 `add_special_tokens=False` (what vLLM and SGLang do) and compares with LF's training ids
-(`encode_multiturn`, see CONTRACTS.md "Reference ids"). Llama-3 tool prompts embed the date; both sides
+(`encode_multiturn`, see docs/contracts.md "Reference ids"). Llama-3 tool prompts embed the date; both sides
 are frozen at the same instant.
 
 Cells: **exact** every case token-identical; **boundary** same text, but some token split differs because

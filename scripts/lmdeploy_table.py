@@ -32,7 +32,7 @@ reason. Each row emits the JSON for the template on its harness tokenizer (as in
 it to a file, loads it with lmdeploy's own `ChatTemplateConfig.from_json`, renders the probe corpus with
 lmdeploy's `messages2prompt`, tokenizes with lmdeploy's `Tokenizer(model_dir).encode(prompt, add_bos=True)`
 (the LF-fixed tokenizer saved to a directory; HF `add_special_tokens=True`, a doubled BOS dropped) and
-compares with LF's training ids (`encode_multiturn`, CONTRACTS.md "Reference ids"). Stop words are checked
+compares with LF's training ids (`encode_multiturn`, docs/contracts.md "Reference ids"). Stop words are checked
 too: lmdeploy's `_stop_words` must map the JSON's `stop_words` to LF's stop ids.
 
 ## How LF's slots become LMDeploy's boxes

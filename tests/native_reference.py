@@ -6,7 +6,7 @@ facts the test states by hand for each template: the text of assistant turn ``k`
 template renders it (``TURN_TEXT``) and which turns the full rendering cannot show as the
 engine generated them (the test's expectation, not computed here).
 
-CONTRACTS.md: labels of turn ``k`` are the tokens from ``len(encode(P_k))``, where ``P_k`` is
+docs/contracts.md: labels of turn ``k`` are the tokens from ``len(encode(P_k))``, where ``P_k`` is
 the rendering of the messages before it with ``add_generation_prompt=True``, up to the start
 of the next turn; a turn trained alone is the engine's prompt ``P_k`` followed by its text.
 """

@@ -14,7 +14,8 @@ from jinja2 import nodes
 import lf_template_ext as lte
 from harness import FROZEN, fixture_tokenizer, harness_tokenizer
 from lf_template_ext.lf import compat as lf_compat
-from lf_template_ext.verifier.probe import Renderer, verify_template
+from lf_template_ext.render.hf import Renderer
+from lf_template_ext.verifier.probe import verify_template
 
 
 def render(tok, jinja, messages, tools=None, agp=False, **kw):

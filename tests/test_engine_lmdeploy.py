@@ -61,7 +61,8 @@ from lf_template_ext.compiler import lmdeploy as engine
 from lf_template_ext.render import lmdeploy as lmdeploy_side
 from lf_template_ext.errors import BadInputError, UnsupportedTemplateError
 from lf_template_ext.model.options import TemplateOptions
-from lf_template_ext.verifier.probe import CaseResult, compare_ids, reference_ids
+from lf_template_ext.verifier.probe import reference_ids
+from lf_template_ext.verifier.report import CaseResult, compare_ids
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "engines-lmdeploy.md"

@@ -98,11 +98,12 @@ def lf():
     import llamafactory.data.processor.supervised as supervised
     import llamafactory.data.template as template_module
 
-    from lf_template_ext.native.mode import mode as native
+    from lf_template_ext.lf import native_template
+    from lf_template_ext.lf.plugin import native_processors
 
-    native.install(template_module)
-    native.install_processors(supervised)
-    native.install_processors(pairwise)
+    native_template.install(template_module)
+    native_processors.install(supervised)
+    native_processors.install(pairwise)
     from llamafactory.data import get_dataset, get_template_and_fix_tokenizer
     from llamafactory.hparams import get_train_args
 
@@ -289,7 +290,7 @@ def test_policy_strict_refuses_naming_sample_template_and_fix(lf, tmp_path, monk
 
 
 def test_bad_policy_is_refused_with_the_choices(monkeypatch):
-    from lf_template_ext.native.mode import options as native_options
+    from lf_template_ext.native import options as native_options
 
     monkeypatch.setenv("LF_TEMPLATE_EXT_NATIVE_POLICY", "sometimes")
     with pytest.raises(native_options.NativeOptionError, match="expand, mask, strict"):
@@ -398,12 +399,12 @@ def test_stop_ids_are_tokenizer_eos_plus_generation_config(lf, tmp_path):
 def test_install_is_idempotent(lf):
     import llamafactory.data.processor.supervised as supervised
 
-    from lf_template_ext.native.mode import mode as native
+    from lf_template_ext.lf import native_template
     from lf_template_ext.lf.plugin import native_processors
 
     before = lf["tm"].TEMPLATES["native"]
-    native.install(lf["tm"])
-    native.install_processors(supervised)
+    native_template.install(lf["tm"])
+    native_processors.install(supervised)
     assert lf["tm"].TEMPLATES["native"] is before
     for cls in (supervised.SupervisedDatasetProcessor, supervised.PackedSupervisedDatasetProcessor):
         assert cls.__dict__["preprocess_dataset"] is native_processors.preprocess_dataset
@@ -574,7 +575,7 @@ REFUSED = {
 
 
 def test_prefix_stability_report_for_every_fixture_template():
-    from lf_template_ext.native.mode import report as native_report
+    from lf_template_ext.native import report as native_report
 
     rows = []
     for f in FIXTURES_WITH_TEMPLATES:

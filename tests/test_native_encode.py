@@ -190,7 +190,7 @@ def test_expand_examples_reuse_the_conversations_tokens_and_equal_whole_tokeniza
 
 def test_a_reuse_that_changes_ids_is_caught_and_switched_off(monkeypatch, caplog):
     """What a tokenizer whose pieces are not independent would do: the batch's check must catch it."""
-    from lf_template_ext.native.mode import encode as native_encode
+    from lf_template_ext.native import encode as native_encode
 
     monkeypatch.setattr(native_encode, "compose_ids", lambda base, u, suffix: base[: u + 1] + suffix)
     encoder = _qwen3_encoder()

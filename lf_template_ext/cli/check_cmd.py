@@ -23,6 +23,7 @@ import argparse
 import sys
 from typing import Any, Optional
 
+from ..workflows.engines import ARTIFACT_ENGINES  # the emitted file, rendered by the engine's own code
 from .common import add_template_options, require_dir, resolve_template
 
 HELP = "compare LF's training ids with what engines will render from a model dir"
@@ -58,7 +59,6 @@ file cannot express the template (--engine ollama / lmdeploy; the reason is prin
 """
 
 ENGINES = ("hf", "vllm", "sglang")  # all render the model dir's Jinja with transformers, no BOS added
-ARTIFACT_ENGINES = ("ollama", "lmdeploy")  # the emitted Modelfile / JSON, rendered by the engine's own code
 
 
 def _positive(value: str) -> int:
@@ -180,6 +180,10 @@ def run(args: argparse.Namespace) -> int:
         from ..errors import BadInputError
 
         raise BadInputError("--dataset-dir needs --dataset", hint="pass --dataset NAME (a dataset_info.json entry)")
+    if resolved.template == "native" and args.endpoint is None:
+        from ..native.mode import check_model_dir
+
+        check_model_dir(args.model_dir)  # no chat template: bad input, before LF loads
     samples = args.dataset is not None or args.endpoint is not None or resolved.template == "native"
     samples = samples or bool(args.template_kwargs)
     if samples or engines[0] in ARTIFACT_ENGINES:  # the artifact engines run the probe corpus as samples too
@@ -191,8 +195,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_probe(args: argparse.Namespace, resolved: Any) -> int:
-    from ..workflows.check import check_model_dir
     from ..modeldir.journal import write_text_atomic
+    from ..workflows.check import check_model_dir
     from .output import dump, print_report, verdict
 
     result = check_model_dir(
@@ -259,8 +263,8 @@ def _probe_rows(thought_words: tuple, tool_call_words: Optional[tuple]) -> list[
 
 
 def _run_samples(args: argparse.Namespace, resolved: Any, engines: list[str]) -> int:
-    from ..lf import datasets as lfdata
     from ..errors import BadInputError
+    from ..lf import datasets as lfdata
 
     sources: list[Any] = []
     streams: list[Any] = []
@@ -290,8 +294,8 @@ def _run_samples(args: argparse.Namespace, resolved: Any, engines: list[str]) ->
     # -- LF, torch, transformers from here on ---------------------------------------------------------------
     import datetime as _dt
 
-    from ..verifier import dataset as dc
     from ..modeldir.journal import write_text_atomic
+    from ..verifier import dataset as dc
     from .output import dump, verdict
 
     frozen = _dt.datetime.now().replace(microsecond=0)
@@ -384,96 +388,59 @@ def _run_samples(args: argparse.Namespace, resolved: Any, engines: list[str]) ->
 
 
 def _artifact_preflight(args: argparse.Namespace, resolved: Any, engine: str) -> Any:
-    """What --engine ollama / lmdeploy need, checked before LF loads; the Go renderer's path for ollama."""
-    import importlib.util
-    import os
-
+    """What --engine ollama / lmdeploy need, checked before LF loads (the registry's preflight)."""
     from ..errors import BadInputError
+    from ..workflows import engines
 
     if args.endpoint is not None:
         raise BadInputError(
             f"--engine {engine} renders the emitted {engine} file here; --endpoint checks a running server instead",
             hint="pass one of them",
         )
+    entry = engines.get(engine)
     if args.artifact is not None:
-        args.artifact_text = _read_artifact(args.artifact, engine)
+        args.artifact_text = _read_artifact(args.artifact)
+        entry.validate_artifact(args.artifact_text, args.artifact)  # type: ignore[misc]
     if resolved.template == "native":
         raise BadInputError(
             f"--engine {engine}: native mode serves the model's own Jinja chat template, which {engine} does not "
             "render from these artifacts",
             hint="check native mode with --engine hf",
         )
-    if engine == "lmdeploy":
-        from ..render.lmdeploy import INSTALL_HINT
-
-        if importlib.util.find_spec("lmdeploy") is None:
-            raise BadInputError(
-                "--engine lmdeploy needs the lmdeploy package, which is not installed", hint=INSTALL_HINT
-            )
-        if not os.path.isfile(os.path.join(args.model_dir, "config.json")):
-            raise BadInputError(
-                "no config.json: LMDeploy reads it (model type, architecture) before it loads the tokenizer",
-                path=args.model_dir,
-                hint="check the merged/exported model dir you serve (it has config.json)",
-            )
-        return None
-    from ..render import ollama_go
-
-    return ollama_go.binary()  # built on first use; no `go` -> bad input
+    return entry.preflight(args.model_dir)  # type: ignore[misc]
 
 
-def _read_artifact(path: str, engine: str) -> str:
-    """The text of ``--artifact FILE`` (bad input: missing, unreadable, not text, no TEMPLATE / not JSON)."""
-    import json
-
+def _read_artifact(path: str) -> str:
+    """The text of ``--artifact FILE`` (bad input: missing, unreadable, not text)."""
     from ..errors import BadInputError
 
     try:
         with open(path, encoding="utf-8") as f:
-            text = f.read()
+            return f.read()
     except (OSError, UnicodeDecodeError) as e:
         raise BadInputError(f"--artifact: cannot read it: {e}", path=path) from None
-    if engine == "lmdeploy":
-        try:
-            json.loads(text)
-        except json.JSONDecodeError as e:
-            raise BadInputError(
-                f"--artifact: not an LMDeploy chat template JSON: {e}", path=path,
-                hint="pass the file given to lmdeploy's --chat-template (`lf-template emit MODEL_DIR --engine lmdeploy`)",
-            ) from None
-    elif not any(line.strip().upper().startswith("TEMPLATE") for line in text.splitlines()):
-        raise BadInputError(
-            "--artifact: the Modelfile has no TEMPLATE: Ollama would use the template inside the GGUF, which is "
-            "the model's Jinja converted by Ollama, not this file",
-            path=path,
-            hint="check the model dir's Jinja with --engine hf, or pass a Modelfile with a TEMPLATE",
-        )
-    return text
 
 
-def _artifact_factory(args: argparse.Namespace, resolved: Any, engine: str, go_binary: Any, frozen: Any) -> Any:
-    """``engine_factory`` for ``dataset_check.build``: emit the artifact for the template (or take
-    ``--artifact FILE``) and load it."""
-    text = getattr(args, "artifact_text", None)
+def _artifact_factory(args: argparse.Namespace, resolved: Any, engine: str, ready: Any, frozen: Any) -> Any:
+    """``engine_factory`` for ``verifier.dataset.build``: emit the artifact for the template (or take
+    ``--artifact FILE``) and load it with the engine's own code (the registry's ``side``)."""
+    from ..workflows import engines
+
+    entry = engines.get(engine)
+    given = getattr(args, "artifact_text", None)
 
     def factory(tokenizer: Any, jinja: Optional[str], kwargs: dict[str, Any]) -> Any:
         from ..lf import compat as lf_compat
+        from ..modeldir.files import inspect_dir
 
-        prepared = lf_compat.prepare(resolved.template, tokenizer, resolved.options)  # build()'s, from LF's cache
-        if engine == "lmdeploy":
-            from ..render import lmdeploy as lmdeploy_side
+        snap = lf_compat.snapshot(resolved.template, tokenizer, resolved.options)  # build()'s, from LF's cache
+        ctx = engines.EmitContext(snap, args.model_dir, inspect_dir(args.model_dir).name, tokenizer, resolved.cutoff_len)
+        text = given if given is not None else entry.emit(ctx)  # UnsupportedTemplateError: exit 3
+        return entry.side(  # type: ignore[misc]
+            ctx, text, ready=ready, now=frozen, kwargs=kwargs, trust_remote_code=args.trust_remote_code
+        )
 
-            return lmdeploy_side.make_engine(
-                args.model_dir, prepared, tokenizer, trust_remote_code=args.trust_remote_code, text=text
-            )
-        from ..render import ollama_go, ollama as ollama_side
-
-        return ollama_side.make_engine(
-            args.model_dir, prepared, tokenizer, binary=go_binary, cutoff_len=resolved.cutoff_len,
-            now=ollama_go.go_time(frozen), kwargs=kwargs, text=text,
-        )  # fmt: skip
-
-    if text is None:
+    if given is None:
         return factory
 
     def checked_factory(tokenizer: Any, jinja: Optional[str], kwargs: dict[str, Any]) -> Any:

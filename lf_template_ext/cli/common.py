@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any, Optional
 
 from ..errors import BadInputError
-from ..model.options import parse_bool_or_none
+from ..model.options import ALL_KEYS, OPTION_KEYS, TEMPLATE_OPTIONS, parse_bool_or_none
 from ..modeldir.record import Resolved, resolve
+from ..modeldir.tokenizer import load_tokenizer, require_dir  # noqa: F401 - the commands' shared helpers
 
 TEMPLATE_HELP = (
     "LF template name, as in your training YAML's `template:` (e.g. qwen, llama3, qwen3_nothink). "
@@ -34,25 +34,16 @@ def add_template_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--config",
         metavar="TRAIN.yaml",
-        help="read template, default_system, tool_format, enable_thinking, preserve_thinking, mask_history and "
-        "cutoff_len from an LF training or export YAML",
+        help=f"read {', '.join(ALL_KEYS)} from an LF training or export YAML",
     )
-    g.add_argument("--default-system", metavar="TEXT", default=s, help="LF's default_system override used in training")
-    g.add_argument(
-        "--tool-format", metavar="FORMAT", default=s, help="LF's tool_format override used in training (e.g. qwen)"
-    )
-    g.add_argument(
-        "--enable-thinking",
-        type=_bool_or_none,
-        metavar="{true,false,none}",
-        default=s,
-        help="LF's enable_thinking (reasoning templates); LF's default is true",
-    )
-    g.add_argument("--preserve-thinking", type=_bool_or_none, metavar="{true,false}", default=s, help="LF's preserve_thinking")
-    g.add_argument("--mask-history", type=_bool_or_none, metavar="{true,false}", default=s, help="LF's mask_history")
+    for option in TEMPLATE_OPTIONS:
+        kwargs: dict[str, Any] = {"metavar": option.metavar, "default": s, "help": option.help}
+        if option.kind in ("bool", "bool_or_none"):
+            kwargs["type"] = _bool_or_none
+        g.add_argument(option.flag, **kwargs)
 
 
-TEMPLATE_KEYS = ("template", "default_system", "tool_format", "enable_thinking", "preserve_thinking", "mask_history")
+TEMPLATE_KEYS = ("template", *OPTION_KEYS)
 
 
 def given_template_flags(args: argparse.Namespace) -> dict[str, Any]:
@@ -73,34 +64,3 @@ def resolve_template(args: argparse.Namespace, model_dir: Optional[str]) -> Reso
 
 def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
-
-
-def require_dir(path: str, what: str = "model dir") -> str:
-    if not os.path.exists(path):
-        raise BadInputError(f"no such {what}", path=path)
-    if not os.path.isdir(path):
-        raise BadInputError(f"not a directory (expected a {what})", path=path)
-    return path
-
-
-def load_tokenizer(path: str, trust_remote_code: bool = False) -> Any:
-    """Load the tokenizer of ``path`` with a clear error when it is not one."""
-    require_dir(path, "tokenizer dir")
-    names = set(os.listdir(path))
-    if not names & {"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "vocab.json", "tiktoken.model"}:
-        raise BadInputError(
-            "no tokenizer files here (tokenizer.json / tokenizer.model / tokenizer_config.json)",
-            path=path,
-            hint="point at the model dir that holds the tokenizer training used",
-        )
-    from ..modeldir.files import load_json_file
-
-    if "tokenizer_config.json" in names:
-        load_json_file(os.path.join(path, "tokenizer_config.json"))  # malformed JSON -> BadInputError naming it
-    from transformers import AutoTokenizer
-
-    try:
-        return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-    except Exception as e:  # transformers raises many types here
-        hint = "pass --trust-remote-code if the model ships its own tokenizer code" if "trust_remote_code" in str(e) else None
-        raise BadInputError(f"cannot load the tokenizer: {type(e).__name__}: {e}", path=path, hint=hint) from None

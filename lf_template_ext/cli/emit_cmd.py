@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from ..workflows.engines import ENGINES
 from .common import add_template_options, resolve_template
 
 HELP = "write one engine's file: vLLM --chat-template, Ollama Modelfile, LMDeploy JSON, GGUF metadata"
@@ -30,59 +31,34 @@ examples:
   lf-template emit ./merged --engine lmdeploy --config train.yaml
 """
 
-DEFAULT_FILES = {"vllm": "chat_template.jinja", "ollama": "Modelfile", "lmdeploy": "lmdeploy_chat_template.json", "gguf": "-"}
+DEFAULT_FILES = {name: e.filename for name, e in ENGINES.items()}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model_dir", metavar="MODEL_DIR")
-    parser.add_argument("--engine", required=True, choices=("vllm", "ollama", "lmdeploy", "gguf"))
+    parser.add_argument("--engine", required=True, choices=tuple(ENGINES))
     parser.add_argument("--output", "-o", metavar="PATH", help="where to write ('-' for stdout); default: see above")
     parser.add_argument("--trust-remote-code", action="store_true", help="allow tokenizers that ship code")
     add_template_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
     from ..modeldir.files import inspect_dir
 
     info = inspect_dir(args.model_dir)
     resolved = resolve_template(args, model_dir=args.model_dir)
     from ..lf import compat as lf_compat
-    from ..compiler import compile_spec
-    from ..workflows.engines import emit_lmdeploy, emit_modelfile, lmdeploy_name_warning
+    from ..workflows import engines
     from .common import load_tokenizer, warn
 
+    engine = engines.get(args.engine)
     tokenizer = load_tokenizer(args.model_dir, trust_remote_code=args.trust_remote_code)
-    prepared = lf_compat.prepare(resolved.template, tokenizer, resolved.options)
-    spec = lf_compat.template_spec(prepared)
-    facts = lf_compat.tokenizer_facts(prepared.tokenizer)
-    if args.engine == "vllm":
-        text = compile_spec(spec, facts)
-    elif args.engine == "ollama":
-        from ..workflows.engines import ollama_adds_bos
-
-        adds_bos = ollama_adds_bos(args.model_dir, tokenizer)
-        text = emit_modelfile(prepared, spec, facts, cutoff_len=resolved.cutoff_len, engine_adds_bos=adds_bos)
-    elif args.engine == "lmdeploy":
-        text = emit_lmdeploy(spec, facts, model_name=info.name, tokenizer=tokenizer)
-        name_warning = lmdeploy_name_warning(info.name)
+    snap = lf_compat.snapshot(resolved.template, tokenizer, resolved.options, trained_with=args.model_dir)
+    text = engine.emit(engines.EmitContext(snap, args.model_dir, info.name, tokenizer, resolved.cutoff_len))
+    if args.engine == "lmdeploy":
+        name_warning = engines.lmdeploy_name_warning(info.name)
         if name_warning:
             warn(name_warning)
-    else:
-        jinja = compile_spec(spec, facts)
-        stops = lf_compat.stop_token_ids(prepared)
-        text = json.dumps(
-            {
-                "tokenizer.chat_template": jinja,
-                "tokenizer.ggml.eos_token_id": prepared.tokenizer.eos_token_id,
-                "tokenizer.ggml.eot_token_id (if present)": stops[0],
-                "tokenizer.ggml.eos_token_ids (if present)": stops,
-                "tokenizer.ggml.add_bos_token": False,
-            },
-            indent=2,
-            ensure_ascii=False,
-        ) + "\n"
     output = args.output or DEFAULT_FILES[args.engine]
     if output == "-":
         sys.stdout.write(text)

@@ -28,8 +28,8 @@ def _gguf_tokenizer(path: str, args: argparse.Namespace) -> Any:
 
 
 def repair_gguf_cli(args: argparse.Namespace) -> int:
-    from ..lf import compat as lf_compat
     from ..compiler import compile_spec
+    from ..lf import compat as lf_compat
     from ..modeldir.gguf import CHAT_TEMPLATE, apply_gguf, open_reader, plan_gguf
 
     path = args.target
@@ -39,9 +39,10 @@ def repair_gguf_cli(args: argparse.Namespace) -> int:
     if (args.mode or "fix") != "fix":
         raise BadInputError("--mode keep-native does not apply to a GGUF (only its template can change)", path=path)
     tokenizer = _gguf_tokenizer(path, args)
-    prepared = lf_compat.prepare(resolved.template, tokenizer, resolved.options)
-    jinja = compile_spec(lf_compat.template_spec(prepared), lf_compat.tokenizer_facts(prepared.tokenizer))
-    stop_ids = lf_compat.stop_token_ids(prepared)
+    snap = lf_compat.snapshot(resolved.template, tokenizer, resolved.options, trained_with=path)
+    prepared = snap.prepared
+    jinja = compile_spec(snap.spec, snap.facts)
+    stop_ids = list(snap.stop_ids)
     plan = plan_gguf(path, jinja, prepared.tokenizer.eos_token_id, stop_ids, tokenizer=prepared.tokenizer)
     for note in plan.notes:
         print(f"note: {note}", file=sys.stderr)

@@ -20,8 +20,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import functools
 import datetime as _dt
+import functools
 import logging
 import threading
 from collections.abc import Iterator
@@ -29,9 +29,20 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Optional
 
-from ..model.spec import FormatterSpec, SpecialToken, TemplateSpec, Text, TokenizerFacts, TokenRef
 from ..errors import BadInputError, UnsupportedLFVersionError, UnsupportedTemplateError
 from ..model.options import TemplateOptions
+from ..model.spec import (
+    FormatterSpec,
+    SpecialToken,
+    TemplateSpec,
+    Text,
+    TokenizerFacts,
+    TokenRef,
+    kind_is_reasoning,
+    kind_passes_call_words,
+)
+from ..model.stops import ordered_ids
+from ..model.tool_formats import TOOL_FORMATS
 
 if TYPE_CHECKING:  # pragma: no cover
     from transformers import PreTrainedTokenizerBase
@@ -88,6 +99,11 @@ class Capabilities:
     preserve_thinking: bool
     discarding_history_cot: bool
     glm47: bool
+
+
+def template_module() -> Any:
+    """LF's ``llamafactory.data.template`` (imported on first use, 10-20 s; the version checked first)."""
+    return _template_module()
 
 
 @functools.lru_cache(maxsize=None)
@@ -169,15 +185,7 @@ class Prepared:
 def _data_args(name: Optional[str], options: TemplateOptions) -> SimpleNamespace:
     # Only the attributes get_template_and_fix_tokenizer reads; a real DataArguments would pull
     # in LF's whole hparams package (15 s) for no benefit.
-    return SimpleNamespace(
-        template=name,
-        train_on_prompt=False,
-        tool_format=options.tool_format,
-        default_system=options.default_system,
-        enable_thinking=options.enable_thinking,
-        preserve_thinking=options.preserve_thinking,
-        mask_history=options.mask_history,
-    )
+    return SimpleNamespace(template=name, train_on_prompt=False, **options.to_dict())
 
 
 _PREPARED: "dict[tuple, Prepared]" = {}
@@ -338,19 +346,8 @@ def _formatter(f: Any) -> FormatterSpec:
     return FormatterSpec(kind=kind, slots=_slots(f.slots), tool_format=getattr(f, "tool_format", None))
 
 
-_TOOL_PROMPTS = {
-    "default": "DEFAULT_TOOL_PROMPT",
-    "glm4": "GLM4_TOOL_PROMPT",
-    "glm4_moe": "GLM4_MOE_TOOL_PROMPT",
-    "llama3": "LLAMA3_TOOL_PROMPT",
-    "minimax1": "MINIMAX_M1_TOOL_PROMPT",
-    "minimax2": "MINIMAX_M2_TOOL_PROMPT",
-    "qwen": "QWEN_TOOL_PROMPT",
-    "qwen3_5": "QWEN35_TOOL_PROMPT",
-    "seed_oss": "SEED_TOOL_PROMPT",
-    "ling": "LING_TOOL_PROMPT",
-    "lfm2": "LFM2_TOOL_PROMPT",
-}
+#: LF tool_format -> the prompt constant of ``llamafactory.data.tool_utils`` (``model.tool_formats``).
+_TOOL_PROMPTS = {name: f.lf_prompt for name, f in TOOL_FORMATS.items() if f.lf_prompt}
 
 
 def tool_prompt_pieces(tool_format: Optional[str]) -> tuple[tuple[str, str], ...]:
@@ -424,8 +421,8 @@ def template_spec(prepared: Prepared) -> TemplateSpec:
             preserve_thinking=bool(getattr(t, "preserve_thinking", False)),
             mm_plugin=type(t.mm_plugin).__name__,
             discard_history_thoughts=caps.discarding_history_cot and prepared.options.discard_history_thoughts,
-            empty_thought=t.add_thought() if kind in ("reasoning", "glm47") else "",
-            function_gets_words=(kind != "llama2"),
+            empty_thought=t.add_thought() if kind_is_reasoning(kind) else "",
+            function_gets_words=kind_passes_call_words(kind),
             tool_prompt=tool_prompt_pieces(tools_fmt.tool_format) if tools_fmt.kind == "tool" else (),
             lf_version=prepared.lf_version,
         )
@@ -528,27 +525,79 @@ def _encode_one(prepared: Prepared, messages: list, system: Optional[str], tools
 def stop_token_ids(prepared: Prepared) -> list[int]:
     """``Template.get_stop_token_ids`` in template order: eos first, then the stop words."""
     tok = prepared.tokenizer
-    ids: list[int] = []
-    for i in [tok.eos_token_id] + [tok.convert_tokens_to_ids(w) for w in prepared.template.stop_words]:
-        if i is not None and i not in ids:
-            ids.append(i)
-    return ids
+    return ordered_ids([tok.eos_token_id], [tok.convert_tokens_to_ids(w) for w in prepared.template.stop_words])
+
+
+# -- the snapshot every command starts from ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An LF template prepared for a tokenizer, as plain data: what every command starts from.
+
+    ``prepared`` (LF's objects, private copies), ``spec`` and ``facts`` (what the compilers read),
+    and ``stop_ids`` (LF's ``get_stop_token_ids``: what an engine must stop on).
+    """
+
+    prepared: Prepared
+    spec: TemplateSpec
+    facts: TokenizerFacts
+    stop_ids: tuple[int, ...]
+
+    @property
+    def name(self) -> str:
+        return self.prepared.name
+
+    def stop_tokens(self) -> list[str]:
+        return [self.prepared.tokenizer.convert_ids_to_tokens(i) for i in self.stop_ids]
+
+
+def snapshot_of(prepared: Prepared) -> Snapshot:
+    return Snapshot(
+        prepared=prepared,
+        spec=template_spec(prepared),
+        facts=tokenizer_facts(prepared.tokenizer),
+        stop_ids=tuple(stop_token_ids(prepared)),
+    )
+
+
+def snapshot(
+    template: Any,
+    tokenizer: Any,
+    options: TemplateOptions,
+    *,
+    trained_with: Optional[str] = None,
+) -> Snapshot:
+    """:func:`prepare` + :func:`template_spec` + :func:`tokenizer_facts` + :func:`stop_token_ids`.
+
+    ``trained_with``: the model dir (or tokenizer dir) the tokenizer came from, for the commands
+    that serve a model trained with ``template``. Then a template whose stop words the tokenizer
+    lacks is refused before anything is written: LF adds such tokens (and resizes the embeddings)
+    when it trains with the template, so a tokenizer without them was not trained with it.
+    """
+    prepared = prepare(template, tokenizer, options)
+    if trained_with is not None:
+        require_trained_tokens(prepared, trained_with)
+    return snapshot_of(prepared)
+
+
+def require_trained_tokens(prepared: Prepared, where: str) -> None:
+    """Refuse (bad input) a template whose stop words the source tokenizer does not have."""
+    source = prepared.source_tokenizer if prepared.source_tokenizer is not None else prepared.tokenizer
+    vocab = source.get_vocab()
+    missing = [w for w in prepared.template.stop_words if w not in vocab]
+    if missing:
+        raise BadInputError(
+            f"LF template {prepared.name!r} needs the token(s) {missing}, which this tokenizer does not have: the "
+            "model was not trained with this template (LF would have added them and resized the embeddings)",
+            path=where,
+            hint="pass the template training used (see the training YAML or lf_template_ext.json)",
+        )
 
 
 # -- native mode --------------------------------------------------------------------------------
 # What ``template: native`` (``lf_template_ext.native.mode``) needs from LF: registering the template,
 # the supervised loop's helpers, and LF's model tables to suggest a built-in template.
-
-
-def register_native_template(template_module: Any, name: str, template_class: type) -> None:
-    """``register_template(name, template_class=...)`` with LF's defaults (idempotent).
-
-    Every other field keeps LF's default: no efficient eos, no eos replacement (native mode
-    leaves the tokenizer's special tokens alone), ``enable_thinking`` True, which LF then
-    overwrites from the data arguments because the class derives from ``ReasoningTemplate``.
-    """
-    if name not in template_module.TEMPLATES:
-        template_module.register_template(name=name, template_class=template_class)
 
 
 def supervised_helpers() -> tuple[Any, int]:
@@ -557,6 +606,15 @@ def supervised_helpers() -> tuple[Any, int]:
     from llamafactory.extras.constants import IGNORE_INDEX
 
     return infer_seqlen, IGNORE_INDEX
+
+
+@functools.lru_cache(maxsize=None)
+def native_helpers() -> Any:
+    """What native mode (``native.mode``, LF-free) needs from LF, as one object."""
+    from ..native.mode import LFHelpers
+
+    infer_seqlen, ignore_index = supervised_helpers()
+    return LFHelpers(infer_seqlen=infer_seqlen, ignore_index=ignore_index, suggest_template=suggest_template_for_model)
 
 
 def model_identifiers(name_or_path: str) -> list[str]:
@@ -655,11 +713,6 @@ def file_ext_types() -> dict:
     return dict(FILEEXT2TYPE)
 
 
-def register_native_for_check() -> None:
-    """Register ``template: native`` in LF's ``TEMPLATES``, as the enable hook does when LF loads."""
-    from ..native import mode as native
-
-    native.install(_template_module())
 
 
 def encode_training_batch(prepared: Prepared, samples: list) -> list:

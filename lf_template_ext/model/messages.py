@@ -1,4 +1,4 @@
-"""OpenAI-shaped conversations <-> LF's (messages, system, tools) triple (CONTRACTS.md).
+"""OpenAI-shaped conversations <-> LF's (messages, system, tools) triple (docs/contracts.md).
 
 Pure functions, no LF import: LF's role names are plain strings (``Role`` is a ``str``
 enum in every supported LF version).
@@ -22,11 +22,13 @@ import re
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from ..errors import ConversationError
+
 DEFAULT_THOUGHT_WORDS = ("<think>\n", "\n</think>\n\n")
 DEFAULT_TOOL_CALL_WORDS = ("<tool_call>", "</tool_call>")
 
 
-class UnrepresentableConversation(ValueError):
+class UnrepresentableConversation(ConversationError):
     """The conversation has a shape LF's encoder cannot take (the reason says which rule)."""
 
 

@@ -1,19 +1,28 @@
-"""The LF data options that change how a template encodes (CONTRACTS.md, API).
+"""The options: LF's data options that change how a template encodes, and this package's own.
 
-They mirror LF's ``DataArguments`` fields of the same names, so a training YAML maps onto
-them one to one (``template``, ``default_system``, ``tool_format``, ``enable_thinking``,
-``preserve_thinking``, ``mask_history``; ``cutoff_len`` is recorded, not used for
-rendering).
+One table (:data:`TEMPLATE_OPTIONS`) names every LF option once: its ``TemplateOptions`` field,
+which is also the LF ``DataArguments`` field, the training-YAML key and the key in the
+train-time record, its command-line flag and how a text value is read. The CLI's flags, the
+record, the YAML reader, the export hook and the LF adapter all read this table, so adding an
+option is one row here (docs/contracts.md, "Enable switch and options").
+
+:data:`EXTENSION_KEYS` lists this package's own ``template_ext_*`` YAML keys. The enable hook
+strips them from LF's arguments before LF's parser (which rejects unknown keys) sees them and
+stores them in :data:`EXTENSION_OPTIONS`, where every reader finds them.
+
+Pure data and parsing: no LF, no transformers, no file I/O.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any, Optional
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Callable, Mapping, Optional
 
 
 @dataclass(frozen=True)
 class TemplateOptions:
+    """LF's data arguments that change the encoding (same names as LF's ``DataArguments``)."""
+
     default_system: Optional[str] = None
     tool_format: Optional[str] = None
     enable_thinking: Optional[bool] = True
@@ -28,6 +37,21 @@ class TemplateOptions:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> "TemplateOptions":
+        """The options named in ``values`` (a record's ``options``, a YAML), defaults for the rest."""
+        return cls(**{o.name: values[o.name] for o in TEMPLATE_OPTIONS if o.name in values})
+
+    @classmethod
+    def from_data_args(cls, data_args: Any) -> "TemplateOptions":
+        """The options of an LF ``DataArguments`` (or anything with its attributes)."""
+        default = cls()
+        out = {o.name: getattr(data_args, o.name, getattr(default, o.name)) for o in TEMPLATE_OPTIONS}
+        for o in TEMPLATE_OPTIONS:
+            if o.kind == "bool":
+                out[o.name] = bool(out[o.name])
+        return cls(**out)
+
 
 def parse_bool_or_none(value: str) -> Optional[bool]:
     """``true``/``false``/``none`` as the CLI and YAML spell them."""
@@ -39,3 +63,93 @@ def parse_bool_or_none(value: str) -> Optional[bool]:
     if v in ("none", "null", ""):
         return None
     raise ValueError(f"expected true, false or none, got {value!r}")
+
+
+def _text(value: Any) -> Optional[str]:
+    return None if value is None else str(value)
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    parsed = parse_bool_or_none(str(value))
+    if parsed is None:
+        raise ValueError("expected true or false")
+    return parsed
+
+
+def _bool_or_none(value: Any) -> Optional[bool]:
+    return value if value is None or isinstance(value, bool) else parse_bool_or_none(str(value))
+
+
+def _int_or_none(value: Any) -> Optional[int]:
+    return None if value is None else int(value)
+
+
+_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "text": _text,
+    "bool": _bool,
+    "bool_or_none": _bool_or_none,
+    "int": _int_or_none,
+}
+
+
+@dataclass(frozen=True)
+class Option:
+    """One LF option: the field/YAML/record key ``name``, its CLI ``flag`` and value ``kind``."""
+
+    name: str
+    kind: str  # "text" | "bool" | "bool_or_none" | "int"
+    help: str
+    value_name: str = ""  # the CLI metavar of a text option
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def metavar(self) -> str:
+        return {"bool": "{true,false}", "bool_or_none": "{true,false,none}"}.get(self.kind, self.value_name or "VALUE")
+
+    def parse(self, value: Any) -> Any:
+        """The value as the option holds it (raises ``ValueError``/``TypeError`` on a bad one)."""
+        return _PARSERS[self.kind](value)
+
+
+#: Every LF data option that changes the training encoding, in ``TemplateOptions`` order.
+TEMPLATE_OPTIONS: tuple[Option, ...] = (
+    Option("default_system", "text", "LF's default_system override used in training", "TEXT"),
+    Option("tool_format", "text", "LF's tool_format override used in training (e.g. qwen)", "FORMAT"),
+    Option("enable_thinking", "bool_or_none", "LF's enable_thinking (reasoning templates); LF's default is true"),
+    Option("preserve_thinking", "bool", "LF's preserve_thinking"),
+    Option("mask_history", "bool", "LF's mask_history"),
+)
+assert tuple(o.name for o in TEMPLATE_OPTIONS) == tuple(f.name for f in fields(TemplateOptions))
+
+#: The option names, in table order (record ``options`` keys, YAML keys, ``TemplateOptions`` fields).
+OPTION_KEYS: tuple[str, ...] = tuple(o.name for o in TEMPLATE_OPTIONS)
+#: LF's own keys read beside the options: the template name, and ``cutoff_len`` (recorded, not rendered).
+TEMPLATE_KEY = Option("template", "text", "LF template name")
+CUTOFF_KEY = Option("cutoff_len", "int", "LF's cutoff_len")
+#: Every key a training YAML, the record or the command line may set, by name.
+ALL_KEYS: dict[str, Option] = {o.name: o for o in (TEMPLATE_KEY, *TEMPLATE_OPTIONS, CUTOFF_KEY)}
+
+
+# -- this package's own keys (stripped from LF's arguments by the enable hook) ---------------------------
+
+KEY_PREFIX = "template_ext_"
+MODE_KEY = "template_ext_mode"
+ENGINES_KEY = "template_ext_engines"
+NATIVE_POLICY_KEY = "template_ext_native_policy"
+NATIVE_KWARGS_KEY = "template_ext_native_kwargs"
+#: YAML key -> environment variable that stands in for it outside LF (tests, scripts); ``None``: YAML only.
+EXTENSION_KEYS: dict[str, Optional[str]] = {
+    MODE_KEY: None,
+    ENGINES_KEY: None,
+    NATIVE_POLICY_KEY: "LF_TEMPLATE_EXT_NATIVE_POLICY",
+    NATIVE_KWARGS_KEY: "LF_TEMPLATE_EXT_NATIVE_KWARGS",
+}
+MODES = ("fix", "keep-native")
+
+#: The ``template_ext_*`` options of this process, as the enable hook took them from LF's arguments.
+EXTENSION_OPTIONS: dict[str, Any] = {}

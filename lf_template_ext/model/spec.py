@@ -93,7 +93,7 @@ class TemplateSpec:
     enable_thinking: Optional[bool]
     preserve_thinking: bool
     mm_plugin: str = "base"
-    # Options that change how the training ids were built (see CONTRACTS.md "Reference ids").
+    # Options that change how the training ids were built (see docs/contracts.md "Reference ids").
     discard_history_thoughts: bool = False
     # The empty thought LF inserts (``Template.add_thought()``), taken from LF itself.
     empty_thought: str = ""

@@ -120,10 +120,30 @@ def read_config_template(model_dir: str) -> tuple[Optional[str], str]:
     return (tpl, cfg_path) if isinstance(tpl, str) else (None, "")
 
 
-def generation_eos_ids(model_dir: str) -> list[int]:
-    path = os.path.join(model_dir, GENERATION_CONFIG)
-    if not os.path.isfile(path):
+def generation_eos_ids(model_path: Optional[str], *, strict: bool = True) -> list[int]:
+    """``eos_token_id`` of ``generation_config.json``, always a list (the one reader of that key).
+
+    ``strict`` (commands on a model dir): a local dir only, and a malformed file or value is bad
+    input naming the file. Not strict (inside training, where a stop-id lookup must never stop
+    LF): the HF cache is searched too for a hub id, and anything unreadable gives ``[]``.
+    """
+    if not model_path:
         return []
+    path = os.path.join(model_path, GENERATION_CONFIG)
+    if not os.path.isfile(path):
+        if strict:
+            return []
+        path = _cached_generation_config(model_path) or ""
+        if not path:
+            return []
+    if not strict:
+        try:
+            with open(path, encoding="utf-8") as f:
+                value = json.load(f).get("eos_token_id")
+        except (OSError, ValueError, AttributeError):
+            return []
+        values = value if isinstance(value, list) else [value]
+        return [int(v) for v in values if isinstance(v, int)]
     value = load_json_object(path).get("eos_token_id")
     if value is None:
         return []
@@ -132,3 +152,22 @@ def generation_eos_ids(model_dir: str) -> list[int]:
     if isinstance(value, list) and all(isinstance(v, int) for v in value):
         return list(value)
     raise BadInputError(f"eos_token_id must be an int or a list of ints, got {value!r}", path=path)
+
+
+def _cached_generation_config(model_id: str) -> Optional[str]:
+    try:
+        from transformers.utils import cached_file
+
+        return cached_file(
+            model_id, GENERATION_CONFIG, _raise_exceptions_for_missing_entries=False, local_files_only=True
+        )
+    except Exception:  # no cache, no such repo: no extra stop ids
+        return None
+
+
+def engine_stop_ids(model_path: Optional[str], tokenizer: Any, *, strict: bool = True) -> list[int]:
+    """What vLLM, SGLang and LMDeploy stop on for this dir: the tokenizer's eos, then the dir's
+    ``generation_config.json`` eos ids (``model.stops.ordered_ids``)."""
+    from ..model.stops import ordered_ids
+
+    return ordered_ids([tokenizer.eos_token_id], generation_eos_ids(model_path, strict=strict))

@@ -18,10 +18,9 @@ from typing import Any, Optional
 
 from .._version import __version__
 from ..errors import BadInputError
-from ..model.options import TemplateOptions, parse_bool_or_none
+from ..model.options import ALL_KEYS, OPTION_KEYS, TemplateOptions
 
 RECORD_NAME = "lf_template_ext.json"
-OPTION_KEYS = ("default_system", "tool_format", "enable_thinking", "preserve_thinking", "mask_history")
 
 
 @dataclass
@@ -74,7 +73,7 @@ def read_train_yaml(path: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BadInputError("an LF config must be a YAML mapping", path=path)
     out: dict[str, Any] = {}
-    for key in ("template", "cutoff_len", *OPTION_KEYS):
+    for key in ALL_KEYS:
         if key in data:
             out[key] = data[key]
     return out
@@ -82,18 +81,7 @@ def read_train_yaml(path: str) -> dict[str, Any]:
 
 def _coerce(key: str, value: Any, origin: str) -> Any:
     try:
-        if key == "enable_thinking":
-            return value if value is None or isinstance(value, bool) else parse_bool_or_none(str(value))
-        if key in ("preserve_thinking", "mask_history"):
-            if isinstance(value, bool):
-                return value
-            parsed = parse_bool_or_none(str(value))
-            if parsed is None:
-                raise ValueError("expected true or false")
-            return parsed
-        if key == "cutoff_len":
-            return None if value is None else int(value)
-        return None if value is None else str(value)
+        return ALL_KEYS[key].parse(value)
     except (TypeError, ValueError) as e:
         raise BadInputError(f"invalid value {value!r} for {key} ({e})", path=origin) from None
 

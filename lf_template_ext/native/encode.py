@@ -23,12 +23,12 @@ from __future__ import annotations
 import functools
 import logging
 from bisect import bisect_right
-from operator import itemgetter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Optional, Union
 
-from ..errors import LFTemplateExtError
+from ..errors import ConversationError
 from .layout import Example, NativeLayoutError, SpecialText, analyze, plan, turn_example
 from .prefix import pieces_are_independent, split_point, splitting_tokens
 from .render import ChatRenderer, Conversation, NativeRenderError, anchors
@@ -59,7 +59,7 @@ class Encoded:
     turns: tuple[int, ...]  # assistant turns trained in it (0-based)
 
 
-class NativeSampleError(LFTemplateExtError, ValueError):
+class NativeSampleError(ConversationError):
     """A sample that native mode cannot train: names the sample, the template and the fix."""
 
     def __init__(self, sample: str, template: str, reason: str, fix: str) -> None:
@@ -358,7 +358,7 @@ class NativeEncoder:
         """One example as LF's (prompt, response) pairs, for LF's stock supervised loop.
 
         That loop makes one example per conversation, so policy ``expand`` acts as ``mask``
-        here; the batch path (``native.install_processors``) expands.
+        here; the batch path (``lf.plugin.native_processors``) expands.
         """
         (example,) = self.examples(conv, sample, policy="mask" if self.policy == "expand" else self.policy)[:1]
         (ids,), (to_tokens,), _ = self._tokenize([example.text])

@@ -18,7 +18,7 @@ engine generated it: ``P_k`` is a prefix of ``T`` and ``S_k`` and ``T`` agree up
 of the turn, where the end is their longest common prefix (moved back to the start of a
 special token it would cut) and whatever ``S_k`` has after it is only an end-of-conversation
 trailer (special tokens and whitespace, e.g. Phi-3's final ``<|endoftext|>``). The label
-span is then ``T[len(P_k):end]`` (CONTRACTS.md: from the generation prompt up to the start of
+span is then ``T[len(P_k):end]`` (docs/contracts.md: from the generation prompt up to the start of
 the next turn, so it covers inserted thought blocks and the newline after the end-of-turn
 token); the last turn's span runs to the end of ``T``.
 
@@ -35,10 +35,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Optional
 
+from ..errors import ConversationError
+
 EXCERPT = 40
 
 
-class NativeLayoutError(ValueError):
+class NativeLayoutError(ConversationError):
     """A conversation cannot be trained so that training equals serving (``turn`` is 0-based)."""
 
     def __init__(self, turn: int, reason: str) -> None:

@@ -1,22 +1,13 @@
 """``template: native``: train and chat with the model's own chat template, exactly.
 
-The LF edge of native mode. The enable hook (``lf_template_ext.lf.plugin.hook``) calls
+The entry points of native mode, free of LF: the LF side (``lf_template_ext.lf.native_template``,
+the ``Template`` subclass LF finds under the name ``native``, and ``lf.plugin.native_processors``,
+LF's supervised processors batch-encoding native conversations) calls them with what they need
+from LF (:class:`LFHelpers`: LF's ``infer_seqlen``, ``IGNORE_INDEX`` and its model table for
+suggestions), so this package never imports LF.
 
-* :func:`install` right after ``llamafactory.data.template`` is imported: registers the
-  template ``native`` (``native_template.NativeTemplate``, a ``ReasoningTemplate`` so that LF
-  hands it ``enable_thinking`` / ``preserve_thinking`` from the data arguments);
-* :func:`install_processors` right after ``llamafactory.data.processor.supervised`` (and
-  ``.pairwise``) is imported: the supervised processors (plain and packed) encode a whole
-  batch at once (one batched tokenization) and may emit more examples than rows (policy
-  ``expand``).
-
-Everything else goes through LF's own code: ``get_template_and_fix_tokenizer`` finds the
-template by name, ``encode_multiturn`` / ``encode_oneturn`` serve the stock processors and
-LF's HF/vLLM/SGLang chat engines (``llamafactory-cli chat`` / ``api``), and
-``get_stop_token_ids`` gives them native mode's stop ids: the tokenizer's eos plus the
-``eos_token_id`` of the model's ``generation_config.json`` (what vLLM stops on).
-
-Importing this module imports neither LF, transformers nor torch.
+Stop ids: the tokenizer's eos plus the ``eos_token_id`` of the model's ``generation_config.json``
+(what vLLM stops on; ``modeldir.files.engine_stop_ids``).
 """
 
 from __future__ import annotations
@@ -26,53 +17,35 @@ import logging
 import os
 import weakref
 from collections.abc import Mapping, Sequence
-from typing import Any, Optional
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
 
-from ..errors import LFTemplateExtError
+from ..errors import BadInputError
+from ..modeldir.files import engine_stop_ids
 
 NAME = "native"
 logger = logging.getLogger("llamafactory.lf_template_ext.native")
 
 
-class NativeModeError(LFTemplateExtError, ValueError):
+class NativeModeError(BadInputError, ValueError):
     """Native mode cannot work with this tokenizer/model (the message names the model and the fix)."""
+
+
+@dataclass(frozen=True)
+class LFHelpers:
+    """What native mode takes from LF, handed in by the LF side (``lf.compat.native_helpers``)."""
+
+    infer_seqlen: Callable[..., Any]
+    ignore_index: int
+    suggest_template: Callable[[str], Optional[str]] = lambda name: None
 
 
 # -- stop ids ------------------------------------------------------------------------------------
 
 
-def generation_config_eos(model_path: Optional[str]) -> list[int]:
-    """``eos_token_id`` of the model's ``generation_config.json`` (a local dir or the HF cache)."""
-    if not model_path:
-        return []
-    path = os.path.join(model_path, "generation_config.json")
-    if not os.path.isfile(path):
-        try:
-            from transformers.utils import cached_file
-
-            path = cached_file(
-                model_path, "generation_config.json", _raise_exceptions_for_missing_entries=False, local_files_only=True
-            )
-        except Exception:
-            return []
-        if not path:
-            return []
-    try:
-        with open(path, encoding="utf-8") as f:
-            value = json.load(f).get("eos_token_id")
-    except (OSError, ValueError, AttributeError):
-        return []
-    values = value if isinstance(value, list) else [value]
-    return [int(v) for v in values if isinstance(v, int)]
-
-
 def stop_token_ids(tokenizer: Any) -> list[int]:
-    """The tokenizer's eos, then ``generation_config.json``'s eos ids, without repeats."""
-    out: list[int] = []
-    for i in [tokenizer.eos_token_id] + generation_config_eos(getattr(tokenizer, "name_or_path", None)):
-        if i is not None and i not in out:
-            out.append(i)
-    return out
+    """The tokenizer's eos, then ``generation_config.json``'s eos ids (never raises: LF calls it)."""
+    return engine_stop_ids(getattr(tokenizer, "name_or_path", None), tokenizer, strict=False)
 
 
 # -- the chat template ------------------------------------------------------------------------------
@@ -90,18 +63,18 @@ def describe_template(tokenizer: Any) -> str:
     return f"the chat template of {getattr(tokenizer, 'name_or_path', '') or 'this tokenizer'}"
 
 
-def suggest_template(name_or_path: str) -> Optional[str]:
+def suggest_template(name_or_path: str, helpers: Optional[LFHelpers]) -> Optional[str]:
     """LF's built-in template for this model (LF's own model table), for error messages."""
-    from ..lf import compat as lf_compat
-
+    if helpers is None:
+        return None
     try:
-        return lf_compat.suggest_template_for_model(name_or_path or "")
+        return helpers.suggest_template(name_or_path or "")
     except Exception:  # a suggestion must never hide the real error
         return None
 
 
-def _no_template(name: str) -> NativeModeError:
-    suggestion = suggest_template(name)
+def _no_template(name: str, helpers: Optional[LFHelpers] = None) -> NativeModeError:
+    suggestion = suggest_template(name, helpers)
     fix = (
         f"train with LF's own template for this model: `template: {suggestion}`"
         if suggestion
@@ -114,14 +87,14 @@ def _no_template(name: str) -> NativeModeError:
     )
 
 
-def require_chat_template(tokenizer: Any) -> str:
+def require_chat_template(tokenizer: Any, helpers: Optional[LFHelpers] = None) -> str:
     template = chat_template_of(tokenizer)
     if template is None:
-        raise _no_template(getattr(tokenizer, "name_or_path", "") or "this tokenizer")
+        raise _no_template(getattr(tokenizer, "name_or_path", "") or "this tokenizer", helpers)
     return template
 
 
-def check_model_dir(model_dir: "str | os.PathLike[str]") -> None:
+def check_model_dir(model_dir: "str | os.PathLike[str]", helpers: Optional[LFHelpers] = None) -> None:
     """Refuse a model dir whose files carry no chat template (before any tokenizer is loaded).
 
     Looks where transformers looks: ``chat_template.jinja``, ``chat_template.json`` and the
@@ -138,7 +111,7 @@ def check_model_dir(model_dir: "str | os.PathLike[str]") -> None:
                     return
         except (OSError, ValueError, AttributeError):
             continue
-    raise _no_template(root)
+    raise _no_template(root, helpers)
 
 
 # -- encoders ---------------------------------------------------------------------------------------
@@ -146,14 +119,19 @@ def check_model_dir(model_dir: "str | os.PathLike[str]") -> None:
 _ENCODERS: "weakref.WeakKeyDictionary[Any, dict[tuple, Any]]" = weakref.WeakKeyDictionary()
 
 
-def encoder_for(tokenizer: Any, template: Any, data_args: Any = None, overrides: Optional[Mapping[str, Any]] = None):
+def encoder_for(
+    tokenizer: Any,
+    template: Any,
+    helpers: LFHelpers,
+    data_args: Any = None,
+    overrides: Optional[Mapping[str, Any]] = None,
+):
     """A cached :class:`~lf_template_ext.native.encode.NativeEncoder` for this tokenizer and settings."""
-    from ..lf import compat as lf_compat
     from . import options as native_options
     from .encode import LFDataOptions, NativeEncoder
     from .render import ChatRenderer
 
-    require_chat_template(tokenizer)
+    require_chat_template(tokenizer, helpers)
     opts = native_options.current(overrides)
     data = LFDataOptions(
         cutoff_len=int(getattr(data_args, "cutoff_len", 2048) or 2048),
@@ -171,16 +149,15 @@ def encoder_for(tokenizer: Any, template: Any, data_args: Any = None, overrides:
     per_tokenizer = _ENCODERS.setdefault(tokenizer, {})
     encoder = per_tokenizer.get(key)
     if encoder is None:
-        infer_seqlen, ignore_index = lf_compat.supervised_helpers()
         renderer = ChatRenderer(tokenizer, template_kwargs=opts.template_kwargs, enable_thinking=thinking)
         encoder = per_tokenizer[key] = NativeEncoder(
             renderer,
             policy=opts.policy,
             data=data,
-            infer_seqlen=infer_seqlen,
-            ignore_index=ignore_index,
+            infer_seqlen=helpers.infer_seqlen,
+            ignore_index=helpers.ignore_index,
             template_name=describe_template(tokenizer),
-            suggest=lambda: suggest_template(getattr(tokenizer, "name_or_path", "")),
+            suggest=lambda: suggest_template(getattr(tokenizer, "name_or_path", ""), helpers),
         )
     return encoder
 
@@ -202,19 +179,23 @@ def sample_name(row: int, messages: Sequence[Mapping[str, str]], datasets: Any =
 # -- the template's methods (``native_template.NativeTemplate`` delegates here) ----------------------------
 
 
-def encode_oneturn(template: Any, tokenizer: Any, messages: Sequence[Mapping[str, str]], system: Any, tools: Any):
+def encode_oneturn(
+    template: Any, tokenizer: Any, helpers: LFHelpers, messages: Sequence[Mapping[str, str]], system: Any, tools: Any
+):
     from .layout import NativeLayoutError
     from .render import NativeRenderError
 
-    encoder = encoder_for(tokenizer, template)
+    encoder = encoder_for(tokenizer, template, helpers)
     try:
         return encoder.encode_oneturn(conversation(template, messages, system, tools))
     except (NativeRenderError, NativeLayoutError) as e:
         raise encoder.fail(sample_name(0, messages), str(e), "fix or drop this conversation") from e
 
 
-def encode_multiturn(template: Any, tokenizer: Any, messages: Sequence[Mapping[str, str]], system: Any, tools: Any):
-    encoder = encoder_for(tokenizer, template)
+def encode_multiturn(
+    template: Any, tokenizer: Any, helpers: LFHelpers, messages: Sequence[Mapping[str, str]], system: Any, tools: Any
+):
+    encoder = encoder_for(tokenizer, template, helpers)
     return encoder.pairs(conversation(template, messages, system, tools), sample_name(0, messages))
 
 
@@ -224,27 +205,9 @@ def ollama_modelfile(tokenizer: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: Class attribute that marks LF's ``native`` template class (``lf.native_template.NativeTemplate``).
+MARKER = "_lf_template_ext_native"
+
+
 def is_native(template: Any) -> bool:
-    if type(template).__name__ != "NativeTemplate":  # cheap test first: no LF import for other templates
-        return False
-    from ..lf.native_template import NativeTemplate
-
-    return isinstance(template, NativeTemplate)
-
-
-def install(template_module: Any) -> None:
-    """Register ``template: native`` in LF's ``TEMPLATES`` (idempotent)."""
-    from ..lf import compat as lf_compat
-    from ..lf.native_template import NativeTemplate
-
-    lf_compat.register_native_template(template_module, NAME, NativeTemplate)
-
-
-# -- the supervised processors (``native_processors``) ------------------------------------------------------
-
-
-def install_processors(module: Any) -> None:
-    """Batch-encode native conversations in LF's supervised processors (idempotent; see ``native_processors``)."""
-    from ..lf.plugin.native_processors import install
-
-    install(module)
+    return bool(getattr(type(template), MARKER, False))

@@ -1,7 +1,7 @@
 """Options of ``template: native`` (YAML ``template_ext_native_*`` keys or environment variables).
 
 The enable hook strips every ``template_ext_*`` key from LF's arguments before LF's parser
-sees it and keeps it in ``lf_template_ext.lf.plugin.hook.OPTIONS``; this module reads them from there,
+sees it and keeps it in ``model.options.EXTENSION_OPTIONS``; this module reads them from there,
 falling back to environment variables so tests and scripts can set them without a YAML:
 
 ========================================  =====================================  ===========
@@ -35,16 +35,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from ..errors import LFTemplateExtError
+from ..errors import BadInputError
+from ..model.options import EXTENSION_KEYS, EXTENSION_OPTIONS, NATIVE_KWARGS_KEY, NATIVE_POLICY_KEY
 
 POLICIES = ("expand", "mask", "strict")
-POLICY_KEY = "template_ext_native_policy"
-KWARGS_KEY = "template_ext_native_kwargs"
-POLICY_ENV = "LF_TEMPLATE_EXT_NATIVE_POLICY"
-KWARGS_ENV = "LF_TEMPLATE_EXT_NATIVE_KWARGS"
+POLICY_KEY = NATIVE_POLICY_KEY
+KWARGS_KEY = NATIVE_KWARGS_KEY
+POLICY_ENV = EXTENSION_KEYS[POLICY_KEY]
+KWARGS_ENV = EXTENSION_KEYS[KWARGS_KEY]
 
 
-class NativeOptionError(LFTemplateExtError, ValueError):
+class NativeOptionError(BadInputError, ValueError):
     """A ``template_ext_native_*`` option has a value we cannot use (the message says the fix)."""
 
 
@@ -52,14 +53,6 @@ class NativeOptionError(LFTemplateExtError, ValueError):
 class NativeOptions:
     policy: str = "expand"
     template_kwargs: Mapping[str, Any] = field(default_factory=dict)
-
-
-def _hook_options() -> Mapping[str, Any]:
-    try:
-        from ..lf.plugin import hook
-    except ImportError:  # the enable switch is optional for library use
-        return {}
-    return getattr(hook, "OPTIONS", {}) or {}
 
 
 def parse_policy(value: Any, source: str) -> str:
@@ -96,7 +89,7 @@ def current(overrides: Optional[Mapping[str, Any]] = None) -> NativeOptions:
     sources: list[tuple[Mapping[str, Any], str]] = []
     if overrides:
         sources.append((overrides, "native options"))
-    sources.append((_hook_options(), "YAML"))
+    sources.append((EXTENSION_OPTIONS, "YAML"))
     env = {POLICY_KEY: os.environ.get(POLICY_ENV), KWARGS_KEY: os.environ.get(KWARGS_ENV)}
     sources.append(({k: v for k, v in env.items() if v not in (None, "")}, "environment"))
 

@@ -1,7 +1,7 @@
 """Rendering LF conversations with the tokenizer's own chat template, as vLLM renders them.
 
 * LF's ``(messages, system, tools)`` become the OpenAI-shaped request an engine receives
-  (``messages.from_lf``, CONTRACTS.md): ``function`` turns become ``assistant`` messages with
+  (``messages.from_lf``, docs/contracts.md): ``function`` turns become ``assistant`` messages with
   ``tool_calls`` (``content`` ``""`` when they carry no text: vLLM turns a client's ``null``
   into ``""`` for string-content templates), ``observation`` turns ``tool`` messages, and LF's tool list the request's ``tools``, each
   wrapped as ``{"type": "function", "function": ...}`` unless it already is (LF's own rule in
@@ -23,12 +23,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional, cast
 
+from ..errors import ConversationError
 from .skeleton import Skeleton, SkeletonCache, reads_text_untraceably, structure_key, traceable_contents
 
 logger = logging.getLogger(__name__)
 
 
-class NativeRenderError(ValueError):
+class NativeRenderError(ConversationError):
     """The chat template raised (or returned nothing usable) for a conversation."""
 
     def __init__(self, reason: str, add_generation_prompt: bool, n_messages: int) -> None:

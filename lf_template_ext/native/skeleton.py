@@ -48,6 +48,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any, Optional
 
+from ..errors import InternalSignal
+
 # Private-use delimiters plus characters that JSON and HTML escaping rewrite: a content passed
 # through ``tojson`` or ``escape`` no longer matches and the structure is refused.
 _OPEN, _CLOSE = "\ue000", "\ue001"
@@ -56,7 +58,7 @@ _MARKER = re.compile(_OPEN + r"(\d+)&\x01" + _CLOSE)
 Expr = tuple  # ("leaf", j) | ("lit", s) | ("cat", parts) | ("call", e, name, args, kw) | ("item", e, name, args, kw, i)
 
 
-class Untraceable(Exception):
+class Untraceable(InternalSignal):
     """The template used a content in a way the tracer cannot reproduce."""
 
 

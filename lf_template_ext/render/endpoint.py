@@ -27,13 +27,13 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional, Sequence
 
+from ..errors import BadInputError, ConversationError
 from .hf import IdsOrError, RenderRequest
-from ..errors import BadInputError
 
 TIMEOUT = 120.0
 
 
-class EngineRefused(RuntimeError):
+class EngineRefused(ConversationError, RuntimeError):
     """The server answered the request with an error (its message is kept)."""
 
 

@@ -49,6 +49,35 @@ def batch_encode(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
     return [tokenizer.encode(t, add_special_tokens=False) for t in texts]
 
 
+class Renderer:
+    """Renders conversations with a Jinja template as vLLM/SGLang do (HF renderer, no BOS added)."""
+
+    engine = "hf"
+
+    def __init__(self, tokenizer: Any, jinja: str, frozen: Optional[_dt.datetime] = None) -> None:
+        self.tokenizer = tokenizer
+        self.jinja = jinja
+        self.frozen = frozen
+
+    def text(self, messages: list[dict[str, Any]], tools: Any, add_generation_prompt: bool, **kwargs: Any) -> str:
+        if self.frozen is not None:
+            frozen = self.frozen
+            kwargs.setdefault("strftime_now", lambda fmt: frozen.strftime(fmt))
+        return self.tokenizer.apply_chat_template(
+            messages,
+            tools=tools,
+            chat_template=self.jinja,
+            add_generation_prompt=add_generation_prompt,
+            tokenize=False,
+            **kwargs,
+        )
+
+    def ids(self, messages: list[dict[str, Any]], tools: Any, add_generation_prompt: bool, **kwargs: Any) -> list[int]:
+        text = self.text(messages, tools, add_generation_prompt, **kwargs)
+        return self.tokenizer.encode(text, add_special_tokens=False)
+
+
+
 class PrefixTokenizer:
     """Token ids of a text that is a prefix of an already tokenized text, without tokenizing it again.
 
@@ -132,8 +161,6 @@ class HFEngine:
         kwargs: Optional[dict[str, Any]] = None,
         name: str = "hf",
     ) -> None:
-        from ..verifier.probe import Renderer
-
         self.renderer = Renderer(tokenizer, jinja, frozen)
         self.tokenizer = tokenizer
         self.kwargs = dict(kwargs or {})

@@ -27,8 +27,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Sequence, Union
 
+from ..errors import ConversationError
 from .hf import IdsOrError, RenderRequest
 
 INSTALL_HINT = (
@@ -37,7 +38,7 @@ INSTALL_HINT = (
 )
 
 
-class UnsupportedRequest(Exception):
+class UnsupportedRequest(ConversationError):
     """LMDeploy's JSON template cannot carry this request (it would render it without a part of it)."""
 
 
@@ -124,15 +125,14 @@ def import_lmdeploy() -> None:
 
 
 def make_engine(
-    model_dir: str, prepared: Any, tokenizer: Any, *, trust_remote_code: bool = False, text: Optional[str] = None
+    model_dir: str, snapshot: Any, tokenizer: Any, *, text: str, trust_remote_code: bool = False
 ) -> LMDeployEngine:
-    """Emit the JSON for ``prepared`` (or take ``text``: ``check --artifact``) and load it and MODEL_DIR's tokenizer with LMDeploy."""
+    """Load the JSON ``text`` (emitted for the template, or ``check --artifact``'s) and MODEL_DIR's tokenizer
+    with LMDeploy. ``snapshot`` (``lf.compat.Snapshot``) tells which of its features LMDeploy's JSON lacks."""
     import sys
 
-    from ..lf import compat as lf_compat
-    from ..workflows.engines import emit_lmdeploy
-    from ..modeldir.files import inspect_dir
     from ..compiler import lmdeploy as engine
+    from ..modeldir.files import inspect_dir
 
     import_lmdeploy()
     import lmdeploy
@@ -144,11 +144,8 @@ def make_engine(
             f"lmdeploy {engine.LMDEPLOY_VERSION}",
             file=sys.stderr,
         )
-    spec = lf_compat.template_spec(prepared)
-    facts = lf_compat.tokenizer_facts(prepared.tokenizer)
+    spec, facts = snapshot.spec, snapshot.facts
     name = inspect_dir(model_dir).name
-    if text is None:
-        text = emit_lmdeploy(spec, facts, model_name=name, tokenizer=tokenizer)  # UnsupportedTemplateError: exit 3
     try:
         tpl = engine.lmdeploy_template(
             spec, facts, model_name=name, tokenizer_adds_bos=engine.tokenizer_adds_bos(tokenizer)

@@ -35,11 +35,12 @@ import os
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from .hf import IdsOrError, RenderRequest, batch_encode
+from ..errors import ConversationError
 from . import ollama_go
+from .hf import IdsOrError, RenderRequest, batch_encode
 
 
-class OllamaRefuses(Exception):
+class OllamaRefuses(ConversationError):
     """Ollama answers the request with an error (the TEMPLATE's refusal, or JSON its API cannot decode)."""
 
 
@@ -193,28 +194,21 @@ class OllamaEngine:
 
 def make_engine(
     model_dir: str,
-    prepared: Any,
+    snapshot: Any,
     tokenizer: Any,
     *,
+    text: str,
     binary: Path,
-    cutoff_len: Optional[int],
     now: Optional[str],
     kwargs: Optional[dict[str, Any]] = None,
-    text: Optional[str] = None,
 ) -> OllamaEngine:
-    """Emit the Modelfile for ``prepared`` (``UnsupportedTemplateError`` when Ollama cannot express it).
+    """The Modelfile ``text`` (emitted for the template, or ``check --artifact``'s) as Ollama renders it.
 
-    ``text``: a Modelfile to check instead (``check --artifact``), e.g. one edited by hand.
+    ``snapshot`` (``lf.compat.Snapshot``) gives the thought words a reasoning template's answers use.
     """
-    from ..lf import compat as lf_compat
-    from ..workflows.engines import emit_modelfile
-
-    spec = lf_compat.template_spec(prepared)
-    facts = lf_compat.tokenizer_facts(prepared.tokenizer)
+    spec = snapshot.spec
     add_bos = adds_bos(model_dir, tokenizer)
-    if text is None:
-        text = emit_modelfile(prepared, spec, facts, cutoff_len=cutoff_len, engine_adds_bos=add_bos)
-    reasoning = spec.kind in ("reasoning", "glm47")
+    reasoning = spec.is_reasoning
     return OllamaEngine(
         tokenizer,
         text,

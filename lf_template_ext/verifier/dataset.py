@@ -32,8 +32,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
+from ..errors import ConversationError
 from ..render.hf import EngineSide, RenderRequest
-from .probe import SCHEMA_VERSION, STATUSES, CaseResult, compare_ids
+from .report import SCHEMA_VERSION, STATUSES, CaseResult, compare_ids
 
 RANK = {"identical": 0, "boundary_only": 1, "unsupported": 2, "differs": 3}
 #: Non-identical samples whose full detail goes into the report; every index is listed regardless.
@@ -45,7 +46,7 @@ MAX_DETAILED_CASES = 1000
 
 @dataclass
 class SampleResult(CaseResult):
-    """A :class:`~lf_template_ext.verifier.probe.CaseResult` for one dataset sample (its worst part)."""
+    """A :class:`~lf_template_ext.verifier.report.CaseResult` for one dataset sample (its worst part)."""
 
     dataset: str = ""
     index: int = -1
@@ -80,7 +81,7 @@ class BatchOutcome:
 # -- LF's side ----------------------------------------------------------------------------------------
 
 
-class NoRequestForm(ValueError):
+class NoRequestForm(ConversationError):
     """LF encodes the sample, but no chat request can carry it (e.g. a tool call that is not JSON)."""
 
 
@@ -145,54 +146,35 @@ def with_call_ids(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class LFReference:
-    """LF's training ids for a sample, and the engine requests to compare them with.
-
-    The same rules as ``verifier.reference_ids`` (full sequence; generation prompt = the sequence
-    cut at the last response; reasoning templates trained with ``enable_thinking: null`` take
-    LF's inference prompt), applied to LF-shaped rows instead of OpenAI-shaped probes.
-    """
+    """LF's training ids for a sample (``verifier.reference``: the one rule), and the engine requests to
+    compare them with (the sample as the OpenAI request an engine receives)."""
 
     def __init__(self, prepared: Any, kwargs: Optional[dict[str, Any]] = None) -> None:
-        from ..lf import compat as lf_compat
+        from .reference import TrainingReference
 
+        self.training = TrainingReference(prepared)
         self.prepared = prepared
-        self.kind = lf_compat.template_kind(prepared.template)
-        self.thought_words = tuple(prepared.template.thought_words)
-        tcw = getattr(prepared.template, "tool_call_words", None)
-        self.tool_call_words = None if self.kind == "llama2" else (tuple(tcw) if tcw else None)
+        self.thought_words = self.training.thought_words
+        self.tool_call_words = self.training.tool_call_words
         self.kwargs = dict(kwargs or {})
 
     def parts_batch(self, samples: Sequence[Sample]) -> list[Any]:
         """Per sample its :class:`Part` list, or the exception LF (or the request mapping) raised."""
-        from ..lf import compat as lf_compat
-
-        encoded = lf_compat.encode_training_batch(self.prepared, [(s.messages, s.system, s.tools) for s in samples])
-        t = self.prepared.template
-        blanks: dict[int, Any] = {}
-        if self.kind in ("reasoning", "glm47") and t.enable_thinking is None:
-            todo = [k for k, s in enumerate(samples) if s.messages[-1]["role"] == "assistant"]
-            batch = [(samples[k].messages[:-1] + [{"role": "assistant", "content": ""}], samples[k].system, samples[k].tools) for k in todo]
-            blanks = dict(zip(todo, lf_compat.encode_training_batch(self.prepared, batch)))
+        encoded = self.training.encode_batch([(s.messages, s.system, s.tools) for s in samples])
         out: list[Any] = []
-        for k, (sample, pairs) in enumerate(zip(samples, encoded)):
-            if isinstance(pairs, Exception):
-                out.append(pairs)
+        for sample, result in zip(samples, encoded):
+            if isinstance(result, Exception):
+                out.append(result)
                 continue
             try:
-                out.append(self.parts(sample, pairs, blanks.get(k)))
+                out.append(self.parts(sample, *result))
             except Exception as e:  # the conversation cannot be sent to an engine as an OpenAI request
                 out.append(e)
         return out
 
-    def parts(self, sample: Sample, pairs: Any, blank_pairs: Any = None) -> list[Part]:
+    def parts(self, sample: Sample, ids: list[int], prompt: list[int], pairs: Any) -> list[Part]:
         from ..model.messages import from_lf
 
-        if isinstance(blank_pairs, Exception):
-            raise blank_pairs
-        ids = [i for src, tgt in pairs for i in src + tgt]
-        prompt = ids[: len(ids) - len(pairs[-1][1])] if pairs else []
-        if blank_pairs is not None:  # enable_thinking: null -> LF's inference prompt (verifier.reference_ids)
-            prompt = [i for src, tgt in blank_pairs[:-1] for i in src + tgt] + blank_pairs[-1][0]
         segments = lf_segments(pairs)
         from ..model.messages import UnrepresentableConversation
 
@@ -492,7 +474,7 @@ def report_dict(
     lf_version: str,
     sources: Sequence[Any],
 ) -> dict[str, Any]:
-    """The report (CONTRACTS.md schema) plus the dataset's sample lists and the kinds of difference.
+    """The report (docs/contracts.md schema) plus the dataset's sample lists and the kinds of difference.
 
     ``summary`` counts samples; ``cases`` holds the non-identical samples in detail (the first
     ``MAX_DETAILED_CASES``); ``samples`` lists every non-identical and skipped index per dataset.
@@ -533,9 +515,10 @@ def report_dict(
 
 
 def exit_code(agg: Aggregate, strict: bool, missing_stop_ids: Sequence[int] = ()) -> int:
-    if missing_stop_ids or agg.counts["differs"] or (strict and agg.counts["boundary_only"]):
-        return 1
-    return 0
+    """The checks' one rule (``verifier.report.exit_code``) on the dataset's counts."""
+    from .report import exit_code as rule
+
+    return rule(agg.counts, strict=strict, missing_stop_ids=missing_stop_ids)
 
 
 def _short(text: str, limit: int = 100) -> str:
@@ -620,7 +603,7 @@ class NativeReference:
         self.template = prepared.template
         self.tokenizer = prepared.tokenizer
         data_args = SimpleNamespace(cutoff_len=1 << 30, train_on_prompt=False, mask_history=mask_history)
-        self.encoder = native.encoder_for(self.tokenizer, self.template, data_args)
+        self.encoder = native.encoder_for(self.tokenizer, self.template, lf_compat.native_helpers(), data_args)
         self.kwargs = dict(self.encoder.renderer.kwargs)
         self.ignore_index = lf_compat.supervised_helpers()[1]
 
@@ -713,17 +696,19 @@ def build(
     chat template rendered as vLLM does (:class:`~lf_template_ext.render.hf.HFEngine`).
     """
     from ..lf import compat as lf_compat
-    from ..cli.common import load_tokenizer
+    from ..model.stops import missing_ids
+    from ..modeldir.files import engine_stop_ids, read_chat_template
+    from ..modeldir.tokenizer import load_tokenizer
     from ..render.hf import HFEngine
-    from ..modeldir.files import generation_eos_ids, read_chat_template
 
     tokenizer = load_tokenizer(model_dir, trust_remote_code=trust_remote_code)
     jinja, where = read_chat_template(model_dir)
     warnings: list[str] = []
     if template == "native":
+        from ..lf import native_template
         from ..native import mode as native
 
-        lf_compat.register_native_for_check()
+        native_template.register()
         prepared = lf_compat.prepare("native", tokenizer, options)
         reference: Any = NativeReference(prepared, mask_history=options.mask_history)
         if chat_template_kwargs is not None:  # serving with other variables than training: check that
@@ -736,8 +721,7 @@ def build(
         reference = LFReference(prepared, chat_template_kwargs)
         stop_ids = lf_compat.stop_token_ids(prepared)
         kwargs = {}
-    engine_ids = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
-    engine_ids += [i for i in generation_eos_ids(model_dir) if i not in engine_ids]
+    engine_ids = engine_stop_ids(model_dir, tokenizer)
     if engine_factory is None:
         if jinja is None:
             from ..errors import BadInputError
@@ -757,7 +741,7 @@ def build(
         lf_version=prepared.lf_version,
         stop_ids=stop_ids,
         engine_stop_ids=engine_ids,
-        missing_stop_ids=[i for i in stop_ids if i not in engine_ids],
+        missing_stop_ids=missing_ids(stop_ids, engine_ids),
         template_file=where,
         warnings=warnings,
     )

@@ -13,8 +13,9 @@ import datetime as _dt
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from ..modeldir.files import generation_eos_ids, inspect_dir, read_chat_template, read_config_template
 from ..model.options import TemplateOptions
+from ..model.stops import missing_ids
+from ..modeldir.files import engine_stop_ids, inspect_dir, read_chat_template, read_config_template
 
 
 @dataclass
@@ -27,9 +28,9 @@ class CheckResult:
     warnings: list[str] = field(default_factory=list)
 
     def exit_code(self, strict: bool = False) -> int:
-        if self.missing_stop_ids:
-            return 1
-        return self.report.exit_code(strict=strict)
+        from ..verifier.report import exit_code
+
+        return exit_code(self.report.summary, strict=strict, missing_stop_ids=self.missing_stop_ids)
 
 
 def check_model_dir(
@@ -43,8 +44,9 @@ def check_model_dir(
     frozen: Optional[_dt.datetime] = None,
 ) -> CheckResult:
     from ..lf import compat as lf_compat
-    from ..cli.common import load_tokenizer
-    from ..verifier.probe import AlignmentReport, CaseResult, verify_template
+    from ..modeldir.tokenizer import load_tokenizer
+    from ..verifier.probe import verify_template
+    from ..verifier.report import AlignmentReport, CaseResult
 
     inspect_dir(model_dir)
     if tokenizer is None:
@@ -57,27 +59,22 @@ def check_model_dir(
             "chat_template.jinja and tokenizer_config.json's chat_template differ: transformers/vLLM read the "
             ".jinja, llama.cpp's and Ollama's converters read the config key"
         )
+    snap = lf_compat.snapshot(template, tokenizer, options, trained_with=model_dir)
     if jinja is None:
-        prepared = lf_compat.prepare(template, tokenizer, options)
-        report = AlignmentReport(template=template, options=options.to_dict(), engine="hf", lf_version=prepared.lf_version)
+        report = AlignmentReport(template=template, options=options.to_dict(), engine="hf", lf_version=snap.prepared.lf_version)
         report.cases.append(
             CaseResult("chat_template", "differs", reason=f"no chat template in {model_dir}: engines refuse chat requests")
         )
     else:
-        report = verify_template(template, tokenizer, conversations, jinja=jinja, options=options, frozen=frozen)
-        prepared = lf_compat.prepare(template, tokenizer, options)
-    stop_ids = lf_compat.stop_token_ids(prepared)
-    engine_ids = []
-    if tokenizer.eos_token_id is not None:
-        engine_ids.append(tokenizer.eos_token_id)
-    for i in generation_eos_ids(model_dir):
-        if i not in engine_ids:
-            engine_ids.append(i)
-    missing = [i for i in stop_ids if i not in engine_ids]
+        report = verify_template(
+            template, tokenizer, conversations, jinja=jinja, options=options, frozen=frozen, prepared=snap.prepared
+        )
+    stop_ids = list(snap.stop_ids)
+    engine_ids = engine_stop_ids(model_dir, tokenizer)
     return CheckResult(
         report=report,
         template_file=where,
-        missing_stop_ids=missing,
+        missing_stop_ids=missing_ids(stop_ids, engine_ids),
         stop_ids=stop_ids,
         engine_stop_ids=engine_ids,
         warnings=warnings,

@@ -1,20 +1,65 @@
-"""Engine artifacts written by repair, the export hook and ``emit``: thin adapters over ``engines/``.
+"""The engine registry: what each serving engine gets from us, decided in one place.
 
-Each returns the file's text for an LF-prepared template (``lf_compat.Prepared``), its spec and
-tokenizer facts; the engine modules stay pure and know nothing of model dirs.
+``emit``, ``repair --engines``, the export hook (``template_ext_engines``) and ``check --engine``
+all look an engine up here instead of keeping their own if-ladders. An :class:`Engine` says which
+file it reads from a model dir, how that file is written for a template (``emit``: raises
+``UnsupportedTemplateError`` when the engine cannot express the template), and, for the engines
+whose file we can render with the engine's own code, how ``check --engine NAME`` gets ready before
+LF loads (``preflight``) and builds the engine side (``side``).
+
+The text writers stay pure (``compiler.ollama``, ``compiler.lmdeploy``); this module adds what
+needs a model dir or a tokenizer (Ollama's BOS rule, LMDeploy's folder-name match).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+from ..errors import BadInputError
+
+
+@dataclass(frozen=True)
+class EmitContext:
+    """What an engine file is written from: the template snapshot and the model dir it serves."""
+
+    snapshot: Any  # lf.compat.Snapshot
+    model_dir: str
+    model_name: str
+    tokenizer: Any  # the dir's own tokenizer (before LF's fixing)
+    cutoff_len: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class Engine:
+    name: str
+    #: the file this engine reads, written by ``repair --engines`` and by default by ``emit``
+    filename: str
+    emit: Callable[[EmitContext], str]
+    #: repair writes the file (vLLM's template files are written by every repair, not as an extra)
+    written_by_repair: bool = True
+    #: ``check --engine NAME``: checks before LF loads (returns what ``side`` needs), and the engine side
+    preflight: Optional[Callable[[str], Any]] = None
+    side: Optional[Callable[..., Any]] = None
+    #: ``check --artifact FILE``: refuses a file this engine would not take as its template
+    validate_artifact: Optional[Callable[[str, str], None]] = None
+
+
+# -- emitting ----------------------------------------------------------------------------------------------
+
+
+def _emit_jinja(ctx: EmitContext) -> str:
+    from ..compiler import compile_spec
+
+    return compile_spec(ctx.snapshot.spec, ctx.snapshot.facts)
 
 
 def emit_modelfile(
-    prepared: Any, spec: Any, facts: Any, *, cutoff_len: Optional[int], from_: str = ".", engine_adds_bos: bool = False
+    spec: Any, facts: Any, *, cutoff_len: Optional[int], from_: str = ".", engine_adds_bos: bool = False
 ) -> str:
     """Ollama Modelfile. The template writes LF's prefix (BOS) itself, unless ``engine_adds_bos``: the
-    model Ollama builds from the dir adds a BOS to every prompt (see :func:`ollama_adds_bos`), so the
+    model Ollama builds from the dir adds a BOS to every prompt (see ``render.ollama.adds_bos``), so the
     TEMPLATE leaves it out instead of doubling it. ``lf-template repair model.gguf`` sets a GGUF's
     ``add_bos_token`` to false, which needs no such change."""
     from ..compiler import ollama
@@ -37,6 +82,11 @@ def ollama_adds_bos(model_dir: str, tokenizer: Any) -> bool:
     return adds_bos(model_dir, tokenizer)
 
 
+def _emit_ollama(ctx: EmitContext) -> str:
+    adds_bos = ollama_adds_bos(ctx.model_dir, ctx.tokenizer)
+    return emit_modelfile(ctx.snapshot.spec, ctx.snapshot.facts, cutoff_len=ctx.cutoff_len, engine_adds_bos=adds_bos)
+
+
 def emit_lmdeploy(spec: Any, facts: Any, *, model_name: str, tokenizer: Any = None) -> str:
     """LMDeploy ``--chat-template`` JSON (raises ``UnsupportedTemplateError`` when not expressible)."""
     from ..compiler import lmdeploy
@@ -46,7 +96,129 @@ def emit_lmdeploy(spec: Any, facts: Any, *, model_name: str, tokenizer: Any = No
     return json.dumps(config, indent=2, ensure_ascii=False) + "\n"
 
 
+def _emit_lmdeploy(ctx: EmitContext) -> str:
+    return emit_lmdeploy(ctx.snapshot.spec, ctx.snapshot.facts, model_name=ctx.model_name, tokenizer=ctx.tokenizer)
+
+
 def lmdeploy_name_warning(model_dir_name: str) -> Optional[str]:
     from ..compiler import lmdeploy
 
     return lmdeploy.name_match_warning(model_dir_name)
+
+
+def _emit_gguf(ctx: EmitContext) -> str:
+    """The GGUF metadata a repaired GGUF carries (``lf-template repair model.gguf`` writes it)."""
+    snap = ctx.snapshot
+    stops = list(snap.stop_ids)
+    return json.dumps(
+        {
+            "tokenizer.chat_template": _emit_jinja(ctx),
+            "tokenizer.ggml.eos_token_id": snap.prepared.tokenizer.eos_token_id,
+            "tokenizer.ggml.eot_token_id (if present)": stops[0],
+            "tokenizer.ggml.eos_token_ids (if present)": stops,
+            "tokenizer.ggml.add_bos_token": False,
+        },
+        indent=2,
+        ensure_ascii=False,
+    ) + "\n"
+
+
+# -- check --engine NAME (the artifact rendered by the engine's own code) -----------------------------------
+
+
+def _ollama_preflight(model_dir: str) -> Any:
+    from ..render import ollama_go
+
+    return ollama_go.binary()  # built on first use; no `go` -> bad input
+
+
+def _lmdeploy_preflight(model_dir: str) -> Any:
+    import importlib.util
+    import os
+
+    from ..render.lmdeploy import INSTALL_HINT
+
+    if importlib.util.find_spec("lmdeploy") is None:
+        raise BadInputError("--engine lmdeploy needs the lmdeploy package, which is not installed", hint=INSTALL_HINT)
+    if not os.path.isfile(os.path.join(model_dir, "config.json")):
+        raise BadInputError(
+            "no config.json: LMDeploy reads it (model type, architecture) before it loads the tokenizer",
+            path=model_dir,
+            hint="check the merged/exported model dir you serve (it has config.json)",
+        )
+    return None
+
+
+def _ollama_side(ctx: EmitContext, text: str, *, ready: Any, now: Any, kwargs: dict[str, Any], **_: Any) -> Any:
+    from ..render import ollama as ollama_side
+    from ..render import ollama_go
+
+    return ollama_side.make_engine(
+        ctx.model_dir, ctx.snapshot, ctx.tokenizer, text=text, binary=ready, now=ollama_go.go_time(now), kwargs=kwargs
+    )
+
+
+def _lmdeploy_side(ctx: EmitContext, text: str, *, trust_remote_code: bool = False, **_: Any) -> Any:
+    from ..render import lmdeploy as lmdeploy_side
+
+    return lmdeploy_side.make_engine(
+        ctx.model_dir, ctx.snapshot, ctx.tokenizer, text=text, trust_remote_code=trust_remote_code
+    )
+
+
+def _validate_modelfile(text: str, path: str) -> None:
+    if not any(line.strip().upper().startswith("TEMPLATE") for line in text.splitlines()):
+        raise BadInputError(
+            "--artifact: the Modelfile has no TEMPLATE: Ollama would use the template inside the GGUF, which is "
+            "the model's Jinja converted by Ollama, not this file",
+            path=path,
+            hint="check the model dir's Jinja with --engine hf, or pass a Modelfile with a TEMPLATE",
+        )
+
+
+def _validate_lmdeploy_json(text: str, path: str) -> None:
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as e:
+        raise BadInputError(
+            f"--artifact: not an LMDeploy chat template JSON: {e}", path=path,
+            hint="pass the file given to lmdeploy's --chat-template (`lf-template emit MODEL_DIR --engine lmdeploy`)",
+        ) from None  # fmt: skip
+
+
+ENGINES: dict[str, Engine] = {
+    "vllm": Engine("vllm", "chat_template.jinja", _emit_jinja, written_by_repair=False),
+    "ollama": Engine(
+        "ollama", "Modelfile", _emit_ollama,
+        preflight=_ollama_preflight, side=_ollama_side, validate_artifact=_validate_modelfile,
+    ),  # fmt: skip
+    "lmdeploy": Engine(
+        "lmdeploy", "lmdeploy_chat_template.json", _emit_lmdeploy,
+        preflight=_lmdeploy_preflight, side=_lmdeploy_side, validate_artifact=_validate_lmdeploy_json,
+    ),  # fmt: skip
+    "gguf": Engine("gguf", "-", _emit_gguf, written_by_repair=False),
+}
+#: The engines ``check --engine`` renders through their own code from the file we emit.
+ARTIFACT_ENGINES: tuple[str, ...] = tuple(name for name, e in ENGINES.items() if e.side is not None)
+
+
+def get(name: str) -> Engine:
+    try:
+        return ENGINES[name]
+    except KeyError:
+        raise BadInputError(f"unknown engine {name!r} (choose from {', '.join(ENGINES)})") from None
+
+
+def parse_names(value: Any) -> tuple[str, ...]:
+    """``[vllm, ollama]`` / ``"vllm,ollama"`` / a list, as the YAML key and the CLI flag give it; vLLM by default."""
+    if value is None:
+        return ("vllm",)
+    if isinstance(value, str):
+        items = [v.strip() for v in value.strip("[]").split(",")]
+    else:
+        items = [str(v).strip() for v in value]
+    names = tuple(v for v in items if v) or ("vllm",)
+    bad = [n for n in names if n not in ENGINES]
+    if bad:
+        raise BadInputError(f"unknown engine(s) {', '.join(bad)} (choose from {', '.join(ENGINES)})")
+    return names

@@ -4,7 +4,7 @@
 loading its tokenizer); ``apply_plan`` writes them through one journaled transaction. The
 same plan serves ``lf-template repair``, the export hook and the train-time checkpoint hook.
 
-Files (CONTRACTS.md "Files written into a model dir"):
+Files (docs/contracts.md "Files written into a model dir"):
 
 * ``tokenizer_config.json`` ``chat_template`` and ``chat_template.jinja``: the same compiled
   text (a legacy ``chat_template.json`` and a processor's ``chat_template`` key too), since
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ..errors import BadInputError, UnsupportedTemplateError
-from ..modeldir.journal import BackupInfo, Transaction
+from ..model.options import MODES, TemplateOptions
 from ..modeldir.files import (
     CHAT_TEMPLATE_JINJA,
     CHAT_TEMPLATE_JSON,
@@ -43,14 +43,10 @@ from ..modeldir.files import (
     load_json_object,
     read_chat_template,
 )
-from ..model.options import TemplateOptions
+from ..modeldir.journal import BackupInfo, Transaction
 
-ENGINES = ("vllm", "ollama", "lmdeploy", "gguf")
-MODES = ("fix", "keep-native")
 REPORT_FILE = "alignment_report.json"
 SERVING_FILE = "SERVING.md"
-MODELFILE = "Modelfile"
-LMDEPLOY_FILE = "lmdeploy_chat_template.json"
 #: Reports are computed with time frozen here, so a re-run writes the same bytes (idempotence).
 REPORT_TIME = _dt.datetime(2025, 1, 1, 12, 0, 0)
 
@@ -90,11 +86,6 @@ def _set_token(cfg: dict[str, Any], key: str, text: str) -> None:
         cfg[key] = text
 
 
-def missing_stop_tokens(tokenizer: Any, stop_words: list[str]) -> list[str]:
-    vocab = tokenizer.get_vocab()
-    return [w for w in stop_words if w not in vocab]
-
-
 def plan_repair(
     model_dir: str,
     template: str,
@@ -109,15 +100,13 @@ def plan_repair(
     base_model: Optional[str] = None,
 ) -> RepairPlan:
     """Compute every file the repair writes; nothing is written here."""
-    from ..lf import compat as lf_compat
     from ..compiler import compile_spec
-    from ..verifier.probe import verify_template
+    from ..lf import compat as lf_compat
+    from ..workflows.engines import parse_names
 
     if mode not in MODES:
         raise BadInputError(f"unknown mode {mode!r} (choose {', '.join(MODES)})")
-    bad = [e for e in engines if e not in ENGINES]
-    if bad:
-        raise BadInputError(f"unknown engine(s) {', '.join(bad)} (choose from {', '.join(ENGINES)})")
+    engines = parse_names(list(engines))
     info = inspect_dir(model_dir)
     if tokenizer is None:
         if not info.has_tokenizer:
@@ -126,57 +115,21 @@ def plan_repair(
                 path=model_dir,
                 hint="repair the merged/exported model dir (LF saves the tokenizer with every export and checkpoint)",
             )
-        from ..cli.common import load_tokenizer
+        from ..modeldir.tokenizer import load_tokenizer
 
         tokenizer = load_tokenizer(model_dir, trust_remote_code=trust_remote_code)
-    prepared = lf_compat.prepare(template, tokenizer, options)
-    tmpl = prepared.template
-    need = list(tmpl.stop_words)
-    missing = missing_stop_tokens(tokenizer, need)
-    if missing:
-        raise BadInputError(
-            f"LF template {template!r} needs the token(s) {missing}, which this tokenizer does not have: the model "
-            "was not trained with this template (LF would have added them and resized the embeddings)",
-            path=model_dir,
-            hint="pass the template training used (see the training YAML or lf_template_ext.json)",
-        )
-    spec = lf_compat.template_spec(prepared)
-    facts = lf_compat.tokenizer_facts(prepared.tokenizer)
+    snap = lf_compat.snapshot(template, tokenizer, options, trained_with=model_dir)
     notes: list[str] = []
     current, _where = read_chat_template(model_dir)
     if mode == "fix":
-        jinja: Optional[str] = compile_spec(spec, facts)
+        jinja: Optional[str] = compile_spec(snap.spec, snap.facts)
     else:
         jinja = current
         notes.append("keep-native: the model's own chat template is left in place; the report shows how it differs")
 
     files: dict[str, bytes] = {}
-    tok_fixed = prepared.tokenizer
-    stop_ids = lf_compat.stop_token_ids(prepared)
-
-    # tokenizer files (not in adapter dirs: engines read the base model's)
-    if not info.is_adapter:
-        cfg_path = os.path.join(model_dir, TOKENIZER_CONFIG)
-        if os.path.isfile(cfg_path):
-            cfg = load_json_object(cfg_path)
-            if mode == "fix":
-                cfg["chat_template"] = jinja
-            if tok_fixed.eos_token:
-                _set_token(cfg, "eos_token", tok_fixed.eos_token)
-            key = _special_token_list_key(cfg)
-            base = original_extra_tokens if original_extra_tokens is not None else list(cfg.get(key) or [])
-            base_texts = [_token_text(t) for t in base]
-            extra = list(base) + [w for w in tmpl.stop_words if w not in base_texts]
-            if extra or key in cfg:
-                cfg[key] = extra
-            files[TOKENIZER_CONFIG] = dump_json(cfg).encode("utf-8")
-        for legacy in (CHAT_TEMPLATE_JSON, PROCESSOR_CONFIG):
-            path = os.path.join(model_dir, legacy)
-            if mode == "fix" and os.path.isfile(path):
-                data = load_json_object(path)
-                if "chat_template" in data or legacy == CHAT_TEMPLATE_JSON:
-                    data["chat_template"] = jinja
-                    files[legacy] = dump_json(data).encode("utf-8")
+    if not info.is_adapter:  # tokenizer files: engines read the base model's in an adapter dir
+        files.update(_tokenizer_files(model_dir, snap, jinja, mode, original_extra_tokens))
     if mode == "fix" and jinja is not None:
         files[CHAT_TEMPLATE_JINJA] = jinja.encode("utf-8")
     if info.is_adapter:
@@ -188,69 +141,13 @@ def plan_repair(
     # generation_config.json: eos + stop ids, template order, always a list
     gen_path = os.path.join(model_dir, GENERATION_CONFIG)
     gen = load_json_object(gen_path) if os.path.isfile(gen_path) else {}
-    gen["eos_token_id"] = stop_ids
+    gen["eos_token_id"] = list(snap.stop_ids)
     files[GENERATION_CONFIG] = dump_json(gen).encode("utf-8")
 
-    # engine files
-    has_modelfile = has_lmdeploy = False
-    if "ollama" in engines:
-        from .engines import emit_modelfile, ollama_adds_bos
-
-        try:
-            text = emit_modelfile(
-                prepared, spec, facts, cutoff_len=cutoff_len, engine_adds_bos=ollama_adds_bos(model_dir, tokenizer)
-            )
-            files[MODELFILE] = text.encode("utf-8")
-            has_modelfile = True
-        except UnsupportedTemplateError as e:
-            notes.append(f"ollama: Modelfile not written: {e}")
-    if "lmdeploy" in engines:
-        from .engines import emit_lmdeploy
-
-        try:
-            files[LMDEPLOY_FILE] = emit_lmdeploy(spec, facts, model_name=info.name, tokenizer=tokenizer).encode("utf-8")
-            has_lmdeploy = True
-        except UnsupportedTemplateError as e:
-            notes.append(f"lmdeploy: not written: {e}")
-    if "gguf" in engines:
-        notes.append("gguf: convert this dir with llama.cpp (it reads tokenizer_config.json's chat_template), or "
-                     "repair an existing GGUF with `lf-template repair model.gguf`")
-
-    # the report of the state after the repair
-    report = verify_template(template, tokenizer, jinja=jinja or "", options=options, frozen=REPORT_TIME) if jinja else None
-    if report is None:
-        from ..verifier.probe import AlignmentReport
-
-        report = AlignmentReport(template=template, options=options.to_dict(), engine="hf", lf_version=prepared.lf_version)
-        notes.append("no chat template in this dir: engines will refuse chat requests")
+    written = _engine_files(snap, info, tokenizer, engines, cutoff_len, files, notes)
+    report = _report(template, tokenizer, options, snap, jinja, notes)
     files[REPORT_FILE] = dump_json(report.to_dict()).encode("utf-8")
-
-    from .serving import ServingFacts, serving_md
-
-    serving = ServingFacts(
-        model_dir=model_dir,
-        template=template,
-        is_reasoning=spec.kind in ("reasoning", "glm47"),
-        tool_format=spec.function.tool_format,
-        thought_words=spec.thought_words,
-        stop_ids=stop_ids,
-        stop_tokens=[tok_fixed.convert_ids_to_tokens(i) for i in stop_ids],
-        cutoff_len=cutoff_len,
-        is_adapter=info.is_adapter,
-        base_model=base_model,
-        has_modelfile=has_modelfile,
-        has_lmdeploy_json=has_lmdeploy,
-        keep_native=mode == "keep-native",
-    )
-    if info.is_adapter and not base_model:
-        serving.warnings.append("base model unknown: replace <base model dir> in the commands below")
-    from .engines import lmdeploy_name_warning
-    from .serving import sglang_name_warning
-
-    for warning in (lmdeploy_name_warning(info.name), sglang_name_warning(os.path.abspath(model_dir))):
-        if warning:
-            serving.warnings.append(warning)
-    files[SERVING_FILE] = serving_md(serving).encode("utf-8")
+    files[SERVING_FILE] = _serving(model_dir, template, snap, info, cutoff_len, base_model, mode, written).encode("utf-8")
     return RepairPlan(
         model=info,
         template=template,
@@ -262,6 +159,114 @@ def plan_repair(
         notes=notes,
         cutoff_len=cutoff_len,
     )
+
+
+def _tokenizer_files(
+    model_dir: str, snap: Any, jinja: Optional[str], mode: str, original_extra_tokens: Optional[list[str]]
+) -> dict[str, bytes]:
+    """``tokenizer_config.json`` (template, eos as LF set it, stop words among the special tokens) and the
+    legacy files that carry a ``chat_template`` too."""
+    files: dict[str, bytes] = {}
+    tok_fixed = snap.prepared.tokenizer
+    stop_words = list(snap.spec.stop_words)
+    cfg_path = os.path.join(model_dir, TOKENIZER_CONFIG)
+    if os.path.isfile(cfg_path):
+        cfg = load_json_object(cfg_path)
+        if mode == "fix":
+            cfg["chat_template"] = jinja
+        if tok_fixed.eos_token:
+            _set_token(cfg, "eos_token", tok_fixed.eos_token)
+        key = _special_token_list_key(cfg)
+        base = original_extra_tokens if original_extra_tokens is not None else list(cfg.get(key) or [])
+        base_texts = [_token_text(t) for t in base]
+        extra = list(base) + [w for w in stop_words if w not in base_texts]
+        if extra or key in cfg:
+            cfg[key] = extra
+        files[TOKENIZER_CONFIG] = dump_json(cfg).encode("utf-8")
+    for legacy in (CHAT_TEMPLATE_JSON, PROCESSOR_CONFIG):
+        path = os.path.join(model_dir, legacy)
+        if mode == "fix" and os.path.isfile(path):
+            data = load_json_object(path)
+            if "chat_template" in data or legacy == CHAT_TEMPLATE_JSON:
+                data["chat_template"] = jinja
+                files[legacy] = dump_json(data).encode("utf-8")
+    return files
+
+
+def _engine_files(
+    snap: Any,
+    info: ModelDir,
+    tokenizer: Any,
+    engines: tuple[str, ...],
+    cutoff_len: Optional[int],
+    files: dict[str, bytes],
+    notes: list[str],
+) -> set[str]:
+    """The files of the engines asked for (the engine registry), into ``files``; the names written."""
+    from ..workflows.engines import ENGINES, EmitContext
+
+    ctx = EmitContext(snap, info.path, info.name, tokenizer, cutoff_len)
+    written: set[str] = set()
+    for name in engines:
+        engine = ENGINES[name]
+        if name == "gguf":
+            notes.append("gguf: convert this dir with llama.cpp (it reads tokenizer_config.json's chat_template), or "
+                         "repair an existing GGUF with `lf-template repair model.gguf`")
+        if not engine.written_by_repair:
+            continue
+        try:
+            files[engine.filename] = engine.emit(ctx).encode("utf-8")
+            written.add(name)
+        except UnsupportedTemplateError as e:
+            notes.append(f"{name}: {engine.filename} not written: {e}")
+    return written
+
+
+def _report(template: str, tokenizer: Any, options: TemplateOptions, snap: Any, jinja: Optional[str], notes: list[str]) -> Any:
+    """The alignment report of the state after the repair (time frozen: a re-run writes the same bytes)."""
+    from ..verifier.probe import verify_template
+    from ..verifier.report import AlignmentReport
+
+    if jinja:
+        return verify_template(template, tokenizer, jinja=jinja, options=options, frozen=REPORT_TIME, prepared=snap.prepared)
+    notes.append("no chat template in this dir: engines will refuse chat requests")
+    return AlignmentReport(template=template, options=options.to_dict(), engine="hf", lf_version=snap.prepared.lf_version)
+
+
+def _serving(
+    model_dir: str,
+    template: str,
+    snap: Any,
+    info: ModelDir,
+    cutoff_len: Optional[int],
+    base_model: Optional[str],
+    mode: str,
+    written: set[str],
+) -> str:
+    from .engines import lmdeploy_name_warning
+    from .serving import ServingFacts, serving_md, sglang_name_warning
+
+    serving = ServingFacts(
+        model_dir=model_dir,
+        template=template,
+        is_reasoning=snap.spec.is_reasoning,
+        tool_format=snap.spec.function.tool_format,
+        thought_words=snap.spec.thought_words,
+        stop_ids=list(snap.stop_ids),
+        stop_tokens=snap.stop_tokens(),
+        cutoff_len=cutoff_len,
+        is_adapter=info.is_adapter,
+        base_model=base_model,
+        has_modelfile="ollama" in written,
+        has_lmdeploy_json="lmdeploy" in written,
+        keep_native=mode == "keep-native",
+    )
+    if info.is_adapter and not base_model:
+        serving.warnings.append("base model unknown: replace <base model dir> in the commands below")
+    for warning in (lmdeploy_name_warning(info.name), sglang_name_warning(os.path.abspath(model_dir))):
+        if warning:
+            serving.warnings.append(warning)
+    return serving_md(serving)
 
 
 def stage_plan(plan: RepairPlan) -> Transaction:

@@ -12,35 +12,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Optional
 
-#: LF tool_format -> vLLM --tool-call-parser (vLLM 0.33 names). None: no parser reads that format.
-VLLM_TOOL_PARSERS: dict[str, Optional[str]] = {
-    "qwen": "hermes",
-    "ling": "hermes",
-    "llama3": "llama3_json",
-    "mistral": "mistral",
-    "glm4_moe": "glm45",
-    "qwen3_5": "qwen3_coder",
-    "seed_oss": "seed_oss",
-    "minimax1": "minimax",
-    "minimax2": "minimax_m2",
-    "default": None,  # LF's "Action: / Action Input:" format: no engine parses it
-    "glm4": None,
-    "lfm2": None,
-    "gemma4": None,
-}
+from ..model.tool_formats import TOOL_FORMATS
 
-#: SGLang --tool-call-parser names for the same formats.
-SGLANG_TOOL_PARSERS: dict[str, Optional[str]] = {
-    "qwen": "qwen25",
-    "ling": "qwen25",
-    "llama3": "llama3",
-    "mistral": "mistral",
-    "glm4_moe": "glm45",
-    "qwen3_5": "qwen3_coder",
-    "seed_oss": None,
-    "minimax1": None,
-    "minimax2": "minimax-m2",
-}
+#: LF tool_format -> vLLM / SGLang --tool-call-parser (``model.tool_formats``). None: no parser reads it.
+VLLM_TOOL_PARSERS: dict[str, Optional[str]] = {name: f.vllm_parser for name, f in TOOL_FORMATS.items()}
+SGLANG_TOOL_PARSERS: dict[str, Optional[str]] = {name: f.sglang_parser for name, f in TOOL_FORMATS.items()}
 
 
 def reasoning_parser(template: str, thought_words: tuple[str, str]) -> Optional[str]:

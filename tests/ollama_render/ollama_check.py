@@ -329,7 +329,8 @@ def check(
     program's report (capabilities, thinking tags, raw results).
     """
     from lf_template_ext.lf import compat as lf_compat
-    from lf_template_ext.verifier.probe import compare_ids, reference_ids
+    from lf_template_ext.verifier.probe import reference_ids
+    from lf_template_ext.verifier.report import compare_ids
 
     columns = columns or (lambda cid, suffix: (None, "adversarial"))
     out_cases: list[Case] = []

@@ -21,8 +21,8 @@ import sys
 import traceback
 from typing import Any, Optional
 
-from ...model.options import TemplateOptions
-from ...modeldir.record import OPTION_KEYS, RECORD_NAME, make_record, read_record
+from ...model.options import ENGINES_KEY, MODE_KEY, OPTION_KEYS, TemplateOptions
+from ...modeldir.record import RECORD_NAME, make_record, read_record
 
 
 def _log(message: str) -> None:
@@ -30,23 +30,13 @@ def _log(message: str) -> None:
 
 
 def options_from_data_args(data_args: Any) -> TemplateOptions:
-    return TemplateOptions(
-        default_system=getattr(data_args, "default_system", None),
-        tool_format=getattr(data_args, "tool_format", None),
-        enable_thinking=getattr(data_args, "enable_thinking", True),
-        preserve_thinking=bool(getattr(data_args, "preserve_thinking", False)),
-        mask_history=bool(getattr(data_args, "mask_history", False)),
-    )
+    return TemplateOptions.from_data_args(data_args)
 
 
 def parse_engines(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ("vllm",)
-    if isinstance(value, str):
-        items = [v.strip() for v in value.strip("[]").split(",")]
-    else:
-        items = [str(v).strip() for v in value]
-    return tuple(v for v in items if v) or ("vllm",)
+    from ...workflows.engines import parse_names
+
+    return parse_names(value)
 
 
 def _find_record(dirs: list[Optional[str]]) -> tuple[Optional[dict[str, Any]], Optional[str]]:
@@ -81,8 +71,8 @@ def post_export(state: Any, options: dict[str, Any]) -> None:
 
 
 def _post_export(state: Any, options: dict[str, Any]) -> None:
-    from .. import compat as lf_compat
     from ...workflows.repair import apply_plan, plan_repair
+    from .. import compat as lf_compat
 
     model_args, data_args = state.model_args, state.data_args
     if model_args is None or data_args is None or not getattr(model_args, "export_dir", None):
@@ -98,10 +88,10 @@ def _post_export(state: Any, options: dict[str, Any]) -> None:
     opts = options_from_data_args(data_args)
     if record is not None and where is not None:
         _warn_mismatch(template, opts, record, where)
-    mode = str(options.get("template_ext_mode", "fix"))
+    mode = str(options.get(MODE_KEY, "fix"))
     if template == "native":
         mode = "keep-native"  # trained on the model's own template: keep it, align the stop ids
-    engines = parse_engines(options.get("template_ext_engines"))
+    engines = parse_engines(options.get(ENGINES_KEY))
     cutoff = (record or {}).get("cutoff_len")
     plan = plan_repair(
         export_dir,
@@ -174,13 +164,13 @@ def repair_checkpoint(directory: str, record: dict[str, Any], options: dict[str,
     template = record.get("template")
     if not template or not os.path.isdir(directory):
         return
-    mode = "keep-native" if template == "native" else str(options.get("template_ext_mode", "fix"))
+    mode = "keep-native" if template == "native" else str(options.get(MODE_KEY, "fix"))
     plan = plan_repair(
         directory,
         template,
-        TemplateOptions(**{k: v for k, v in (record.get("options") or {}).items() if k in OPTION_KEYS}),
+        TemplateOptions.from_mapping(record.get("options") or {}),
         mode=mode,
-        engines=parse_engines(options.get("template_ext_engines")),
+        engines=parse_engines(options.get(ENGINES_KEY)),
         cutoff_len=record.get("cutoff_len"),
         original_extra_tokens=record.get("extra_special_tokens"),
         base_model=record.get("model_name_or_path"),

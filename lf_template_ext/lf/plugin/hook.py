@@ -15,7 +15,7 @@ Patches (each idempotent, each a thin wrapper around LF's own function):
 * ``llamafactory.data.get_template_and_fix_tokenizer``: remembers the data arguments, the
   template and the tokenizer's extra special tokens *before* LF's fixing (on transformers 5
   LF replaces the whole list);
-* ``llamafactory.data.template``: registers ``template: native`` (``lf_template_ext.native.mode``)
+* ``llamafactory.data.template``: registers ``template: native`` (``lf_template_ext.lf.native_template``)
   and keeps ``get_ollama_modelfile`` from crashing on dict slots (chatglm3, yuan);
 * ``llamafactory.train.tuner.export_model`` (and the WebUI's bound copy): after LF's export,
   repairs ``export_dir`` (``lf_template_ext.workflows.repair``) and pushes the rewritten files when
@@ -33,13 +33,12 @@ import sys
 import threading
 from typing import Any, Callable, Optional
 
-ENV = "LF_TEMPLATE_EXT"
-KEY_PREFIX = "template_ext_"
-MODE_KEY = "template_ext_mode"
-ENGINES_KEY = "template_ext_engines"
+from ...model.options import EXTENSION_OPTIONS, KEY_PREFIX
 
-#: ``template_ext_*`` options stripped from LF's arguments (YAML keys or ``--template_ext_x v``).
-OPTIONS: dict[str, Any] = {}
+ENV = "LF_TEMPLATE_EXT"
+#: ``template_ext_*`` options stripped from LF's arguments (YAML keys or ``--template_ext_x v``): the
+#: one store every reader uses (``model.options.EXTENSION_OPTIONS``).
+OPTIONS = EXTENSION_OPTIONS
 
 
 class _State:
@@ -121,8 +120,8 @@ def install() -> None:
 
 
 def _version_ok() -> bool:
-    from .. import compat as lf_compat
     from ...errors import UnsupportedLFVersionError
+    from .. import compat as lf_compat
 
     try:
         lf_compat.check_version()
@@ -217,12 +216,9 @@ def _patch_data(module: Any) -> None:
 def _patch_template(module: Any) -> None:
     if not _version_ok():
         return
-    try:
-        from ...native import mode as native
-    except ImportError:
-        native = None  # type: ignore[assignment]
-    if native is not None and hasattr(native, "install"):
-        native.install(module)
+    from .. import native_template
+
+    native_template.install(module)
     original = module.Template.get_ollama_modelfile
     if getattr(original, "_lf_template_ext", False):
         return
@@ -241,12 +237,9 @@ def _patch_template(module: Any) -> None:
 
 
 def _patch_processors(module: Any) -> None:
-    try:
-        from ...native import mode as native
-    except ImportError:
-        return
-    if hasattr(native, "install_processors"):
-        native.install_processors(module)
+    from . import native_processors
+
+    native_processors.install(module)
 
 
 # -- export -------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ...native.mode import conversation, encoder_for, is_native, sample_name
+from .. import compat
 
 _BATCH_ATTR = "_lf_template_ext_native_batch"
 logger = logging.getLogger("llamafactory.lf_template_ext.native")
@@ -36,12 +37,12 @@ def native_batch(processor: Any, examples: Mapping[str, list]) -> tuple[dict[str
     to ``_encode_data_example`` unchanged. Rows LF drops as invalid are passed through as is.
     """
     template, tokenizer, data_args = processor.template, processor.tokenizer, processor.data_args
-    encoder = encoder_for(tokenizer, template, data_args)
+    encoder = encoder_for(tokenizer, template, compat.native_helpers(), data_args)
     datasets = getattr(data_args, "dataset", None)
     valid, convs, names = [], [], []
     for i in range(_rows(examples)):
         prompt, response = examples["_prompt"][i], examples["_response"][i]
-        if len(prompt) % 2 != 1 or len(response) != 1:
+        if not compat.supervised_example_ok(prompt, response):
             continue  # LF's own check: it logs and drops the row
         messages = list(prompt) + list(response)
         media = [k for k in ("_images", "_videos", "_audios") if k in examples and examples[k][i]]
@@ -99,12 +100,12 @@ _ORIGINALS: dict[tuple[type, str], Any] = {}
 
 
 def lf_original(cls: type, name: str) -> Any:
-    """LF's own ``cls.name`` as it was before :func:`install_processors` (looked up along the MRO)."""
+    """LF's own ``cls.name`` as it was before :func:`install` (looked up along the MRO)."""
     for klass in cls.__mro__:
         fn = _ORIGINALS.get((klass, name))
         if fn is not None:
             return fn
-    raise AttributeError(f"{cls.__name__}.{name} was not patched by lf_template_ext.native.mode")
+    raise AttributeError(f"{cls.__name__}.{name} was not patched by lf_template_ext.lf.plugin.native_processors")
 
 
 def _original(self: Any, name: str) -> Any:
