@@ -262,7 +262,9 @@ def _probe_rows(thought_words: tuple, tool_call_words: Optional[tuple]) -> list[
     return rows
 
 
-def _run_samples(args: argparse.Namespace, resolved: Any, engines: list[str]) -> int:
+def _prepare_samples(args: argparse.Namespace, resolved: Any, engines: list[str]) -> tuple:
+    """Everything that can be refused before LF loads: datasets and their columns, the report path, the
+    artifact engine's preflight, the endpoint. Returns ``(sources, streams, artifact, ready, endpoint)``."""
     from ..errors import BadInputError
     from ..lf import datasets as lfdata
 
@@ -280,9 +282,9 @@ def _run_samples(args: argparse.Namespace, resolved: Any, engines: list[str]) ->
     if args.report:
         _check_writable(args.report)
     artifact = engines[0] if engines[0] in ARTIFACT_ENGINES else None
-    go_binary = None
+    ready = None
     if artifact is not None:
-        go_binary = _artifact_preflight(args, resolved, artifact)
+        ready = _artifact_preflight(args, resolved, artifact)
     endpoint = None
     if args.endpoint is not None:
         from ..render.endpoint import make_endpoint
@@ -290,6 +292,13 @@ def _run_samples(args: argparse.Namespace, resolved: Any, engines: list[str]) ->
         endpoint = make_endpoint(args.endpoint, args.endpoint_kind, model=args.served_model_name)
     elif resolved.template != "native" and args.dataset is None and artifact is None:
         raise BadInputError("internal: nothing to check")  # pragma: no cover - run() routes this case elsewhere
+
+    return sources, streams, artifact, ready, endpoint
+
+
+def _run_samples(args: argparse.Namespace, resolved: Any, engines: list[str]) -> int:
+
+    sources, streams, artifact, go_binary, endpoint = _prepare_samples(args, resolved, engines)
 
     # -- LF, torch, transformers from here on ---------------------------------------------------------------
     import datetime as _dt
