@@ -2,7 +2,7 @@
 
 The generated template reproduces ``Template._encode`` / ``Llama2Template._encode`` and the
 thought handling of ``ReasoningTemplate.encode_multiturn`` (LF's *training* encoding, see
-CONTRACTS.md "Reference ids") for the messages an OpenAI-compatible server passes:
+docs/contracts.md "Reference ids") for the messages an OpenAI-compatible server passes:
 
 * ``messages[0]`` with role ``system`` is LF's system string; an empty one falls back to the
   default system (LF's ``system or default_system``);
@@ -23,10 +23,10 @@ from __future__ import annotations
 
 from .._version import __version__
 from ..errors import UnsupportedTemplateError
+from ..model.spec import TemplateSpec, Text, TokenizerFacts
 from . import tools as tool_macros
 from .jinja_text import JinjaWriter, lit
 from .slots import formatter_expr
-from ..model.spec import TemplateSpec, Text, TokenizerFacts
 
 PREFIX = "lf-template-ext"
 
@@ -71,7 +71,7 @@ def _header(spec: TemplateSpec) -> str:
         f"default_system={'set' if spec.default_system else 'empty'}",
         f"tool_format={spec.function.tool_format or '-'}",
     ]
-    if spec.kind in ("reasoning", "glm47"):
+    if spec.is_reasoning:
         opts += [
             f"enable_thinking={spec.enable_thinking}",
             f"discard_history_thoughts={spec.discard_history_thoughts}",
@@ -83,14 +83,43 @@ def _header(spec: TemplateSpec) -> str:
     )
 
 
+#: Jinja test: the request passed a non-empty tool list.
+_TOOLS_TEST = "tools is defined and tools"
+
+
 def compile_spec(spec: TemplateSpec, facts: TokenizerFacts) -> str:
     """Compile a template spec to Jinja source. Pure: no I/O, no LF, no tokenizer calls."""
-    reasoning = spec.kind in ("reasoning", "glm47")
-    llama2 = spec.kind == "llama2"
+    reasoning = spec.is_reasoning
     w = JinjaWriter()
     w.comment(_header(spec))
+    _write_macros(w, spec, reasoning)
+    _write_state(w, spec, reasoning)
+    if spec.tools.kind not in ("tool", "string"):
+        raise UnsupportedTemplateError(spec.name, f"format_tools of kind {spec.tools.kind!r} is not supported", "tools")
 
-    # -- macros -----------------------------------------------------------------------------
+    w.open("for message in loop_messages")
+    _write_turn_checks(w, spec)
+    _write_prefix_and_system(w, spec, facts)
+    w.open('if message["role"] == "user"')
+    if spec.is_llama2:
+        user_content = '(lf.system_text if loop.first else "") ~ content'
+        w.out(formatter_expr(spec.user, facts, spec.name, "user", content=user_content))
+    else:
+        w.out(formatter_expr(spec.user, facts, spec.name, "user", content="content", idx="((loop.index0 // 2)|string)"))
+    w.mid('elif message["role"] == "tool"')  # LF's observation
+    w.out(formatter_expr(spec.observation, facts, spec.name, "observation", content="content"))
+    w.mid("else")  # assistant, or LF's function turn when it carries tool calls
+    _write_assistant_text(w, spec, reasoning)
+    _write_assistant_slot(w, spec, facts)
+    w.close("endif")
+    w.close("endfor")
+
+    _write_generation_prompt(w, spec, reasoning)
+    return w.text()
+
+
+def _write_macros(w: JinjaWriter, spec: TemplateSpec, reasoning: bool) -> None:
+    """The macros the turns call: LF's tool prompt and tool-call formatters, ``remove_thought``."""
     if spec.tools.kind == "tool":
         if spec.tools.tool_format not in tool_macros.KNOWN_FORMATS:
             raise UnsupportedTemplateError(spec.name, f"unknown tool format {spec.tools.tool_format!r}", "tools")
@@ -102,7 +131,12 @@ def compile_spec(spec: TemplateSpec, facts: TokenizerFacts) -> str:
     if reasoning:
         w.raw(_remove_thought_macro(spec))
 
-    # -- state ------------------------------------------------------------------------------
+
+def _write_state(w: JinjaWriter, spec: TemplateSpec, reasoning: bool) -> None:
+    """LF's system string (``system or default_system``) and thinking switch, and the turns to loop over.
+
+    ``enable_thinking`` defaults to training's value; a caller's ``enable_thinking`` kwarg overrides it.
+    """
     state = ['system=""', 'system_text=""']
     if reasoning:
         state.append(f"thinking={_jinja_const(spec.enable_thinking)}")
@@ -127,12 +161,9 @@ def compile_spec(spec: TemplateSpec, facts: TokenizerFacts) -> str:
         w.stmt(f"set lf.system = {lit(spec.default_system)}")
         w.close("endif")
 
-    if spec.tools.kind not in ("tool", "string"):
-        raise UnsupportedTemplateError(spec.name, f"format_tools of kind {spec.tools.kind!r} is not supported", "tools")
-    tools_test = "tools is defined and tools"
 
-    # -- turns ------------------------------------------------------------------------------
-    w.open("for message in loop_messages")
+def _write_turn_checks(w: JinjaWriter, spec: TemplateSpec) -> None:
+    """Refuse what LF cannot encode (turn order, non-string content); set ``content``."""
     w.open('if message["role"] == "system"')
     w.out(
         f"raise_exception({_msg(spec, 'a system message is only allowed as the first message (LF trains with one system prompt per conversation)')})"
@@ -167,10 +198,15 @@ def compile_spec(spec: TemplateSpec, facts: TokenizerFacts) -> str:
     )
     w.close("endif")
 
-    # prefix + system (only in front of the first turn)
+
+def _write_prefix_and_system(w: JinjaWriter, spec: TemplateSpec, facts: TokenizerFacts) -> None:
+    """LF's prefix and system slot (system + tool text), in front of the first turn only.
+
+    Llama2-style templates keep the system text in ``lf.system_text`` for the first user message.
+    """
     w.open("if loop.first")
     w.out(formatter_expr(spec.prefix, facts, spec.name, "prefix"))
-    w.open(f"if {tools_test}")
+    w.open(f"if {_TOOLS_TEST}")
     if spec.tools.kind == "tool":
         w.stmt("set tool_text = lf_tools(tools)")
     else:  # a StringFormatter as format_tools gets the raw tools JSON; LF takes element [0]
@@ -182,12 +218,10 @@ def compile_spec(spec: TemplateSpec, facts: TokenizerFacts) -> str:
     w.stmt('set tool_text = ""')
     w.close("endif")
     system_content = "lf.system ~ tool_text"
-    w.open(f"if lf.system or ({tools_test})")
-    if llama2:
+    w.open(f"if lf.system or ({_TOOLS_TEST})")
+    if spec.is_llama2:
         if not spec.system.slots or not isinstance(spec.system.slots[0], Text):
-            raise UnsupportedTemplateError(
-                spec.name, "Llama2-style templates need a text first system slot", "system"
-            )
+            raise UnsupportedTemplateError(spec.name, "Llama2-style templates need a text first system slot", "system")
         w.stmt(
             "set lf.system_text = "
             + formatter_expr(spec.system, facts, spec.name, "system", content=system_content, first_slot_only=True)
@@ -197,41 +231,38 @@ def compile_spec(spec: TemplateSpec, facts: TokenizerFacts) -> str:
     w.close("endif")
     w.close("endif")
 
-    # user
-    w.open('if message["role"] == "user"')
-    if llama2:
-        w.out(
-            formatter_expr(
-                spec.user, facts, spec.name, "user", content='(lf.system_text if loop.first else "") ~ content'
-            )
-        )
-    else:
-        w.out(formatter_expr(spec.user, facts, spec.name, "user", content="content", idx="((loop.index0 // 2)|string)"))
-    # observation
-    w.mid('elif message["role"] == "tool"')
-    w.out(formatter_expr(spec.observation, facts, spec.name, "observation", content="content"))
-    # assistant / function
-    w.mid("else")
+
+def _write_assistant_text(w: JinjaWriter, spec: TemplateSpec, reasoning: bool) -> None:
+    """Set ``text``: the answer with its thought, as LF's dataset convention joins them.
+
+    Reasoning templates apply ReasoningTemplate's rules: thoughts removed when thinking is off (and,
+    with mask_history, from all but the last answer); the empty thought written for an answer without one.
+    """
     tw0, tw1 = spec.thought_words
     w.stmt('set reasoning = message["reasoning_content"] if message["reasoning_content"] is string else ""')
     w.open('if not reasoning and message["reasoning"] is string')
     w.stmt('set reasoning = message["reasoning"]')
     w.close("endif")
     w.stmt(f"set text = ({lit(tw0)} ~ reasoning ~ {lit(tw1)} ~ content) if reasoning else content")
-    if reasoning:
-        w.open("if lf.thinking is sameas false")
+    if not reasoning:
+        return
+    w.open("if lf.thinking is sameas false")
+    w.stmt("set text = lf_remove_thought(text)")
+    w.close("endif")
+    if spec.discard_history_thoughts:
+        w.open("if not loop.last")
         w.stmt("set text = lf_remove_thought(text)")
         w.close("endif")
-        if spec.discard_history_thoughts:
-            w.open("if not loop.last")
-            w.stmt("set text = lf_remove_thought(text)")
-            w.close("endif")
-        cond = f"{lit(tw0.strip())} not in text and {lit(tw1.strip())} not in text"
-        if spec.discard_history_thoughts:
-            cond = f"loop.last and {cond}"
-        w.open(f"if {cond}")
-        w.out(lit(spec.empty_thought))
-        w.close("endif")
+    cond = f"{lit(tw0.strip())} not in text and {lit(tw1.strip())} not in text"
+    if spec.discard_history_thoughts:
+        cond = f"loop.last and {cond}"
+    w.open(f"if {cond}")
+    w.out(lit(spec.empty_thought))
+    w.close("endif")
+
+
+def _write_assistant_slot(w: JinjaWriter, spec: TemplateSpec, facts: TokenizerFacts) -> None:
+    """``text`` through LF's function slot (followed by the calls) or its assistant slot."""
     w.open('if message["tool_calls"] is defined and message["tool_calls"]')
     if spec.function.kind != "function":
         w.out(f"raise_exception({_msg(spec, 'this template has no function formatter for tool calls')})")
@@ -251,14 +282,15 @@ def compile_spec(spec: TemplateSpec, facts: TokenizerFacts) -> str:
     w.mid("else")
     w.out(formatter_expr(spec.assistant, facts, spec.name, "assistant", content="text"))
     w.close("endif")
-    w.close("endif")
-    w.close("endfor")
 
-    # generation prompt: LF's user slot already holds the assistant header
-    if reasoning:
-        w.open(
-            'if add_generation_prompt and loop_messages and loop_messages[-1]["role"] != "assistant" and not lf.thinking'
-        )
-        w.out(lit(spec.empty_thought))
-        w.close("endif")
-    return w.text()
+
+def _write_generation_prompt(w: JinjaWriter, spec: TemplateSpec, reasoning: bool) -> None:
+    """The empty thought a reasoning template puts in the prompt when thinking is off (or ``None``).
+
+    That is all ``add_generation_prompt`` adds: LF's user slot already holds the assistant header.
+    """
+    if not reasoning:
+        return
+    w.open('if add_generation_prompt and loop_messages and loop_messages[-1]["role"] != "assistant" and not lf.thinking')
+    w.out(lit(spec.empty_thought))
+    w.close("endif")

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from .writer import BlockWriter
+
 _ESCAPES = {
     "\\": "\\\\",
     '"': '\\"',
@@ -57,41 +59,27 @@ def comment_safe(text: str) -> str:
     return text.replace("#}", "# }").replace("{#", "{ #")
 
 
-class JinjaWriter:
+class JinjaWriter(BlockWriter):
     """Accumulates indented lines of whitespace-controlled Jinja tags."""
 
-    def __init__(self) -> None:
-        self._lines: list[str] = []
-        self._depth = 0
+    indent = "    "
+    language = "Jinja"
 
-    def comment(self, text: str) -> None:
-        self._lines.append("    " * self._depth + "{#- " + comment_safe(text) + " -#}")
+    def _statement(self, body: str) -> str:
+        return "{%- " + body + " -%}"
 
-    def stmt(self, body: str) -> None:
-        self._lines.append("    " * self._depth + "{%- " + body + " -%}")
+    def _comment(self, text: str) -> str:
+        return "{#- " + comment_safe(text) + " -#}"
 
     def out(self, expr: str) -> None:
+        """Write the value of Jinja expression ``expr`` (nothing for an empty one)."""
         if expr and expr != '""':
-            self._lines.append("    " * self._depth + "{{- " + expr + " -}}")
-
-    def open(self, body: str) -> None:
-        self.stmt(body)
-        self._depth += 1
-
-    def mid(self, body: str) -> None:
-        self._depth -= 1
-        self.stmt(body)
-        self._depth += 1
-
-    def close(self, body: str) -> None:
-        self._depth -= 1
-        self.stmt(body)
+            self._add("{{- " + expr + " -}}")
 
     def raw(self, text: str) -> None:
+        """Insert ready-made Jinja source (macros), each line indented at the current depth."""
         for line in text.splitlines():
-            self._lines.append("    " * self._depth + line if line else line)
-
-    def text(self) -> str:
-        if self._depth != 0:
-            raise AssertionError(f"unbalanced Jinja blocks (depth {self._depth})")
-        return "\n".join(self._lines) + "\n"
+            if line:
+                self._add(line)
+            else:
+                self._lines.append(line)

@@ -61,9 +61,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from .slots import token_text
-from ..model.spec import FormatterSpec, SpecialToken, TemplateSpec, Text, TokenizerFacts, TokenRef
 from ..errors import BadInputError, UnsupportedTemplateError
+from ..model.spec import FormatterSpec, TemplateSpec, TokenizerFacts
+from .slots import walk_slots
 
 LMDEPLOY_VERSION = "0.18.0"
 """The lmdeploy release whose code these rules were read from and tested against."""
@@ -113,23 +113,10 @@ class LMDeployTemplate:
 # -- slots -> text -------------------------------------------------------------------------------
 
 
-def _slot_text(slot: Any, facts: TokenizerFacts, template: str, where: str) -> str:
-    """One LF slot as the text LF's ids decode to (a BOS/EOS set or a token as its token text)."""
-    if isinstance(slot, Text):
-        return slot.text
-    if isinstance(slot, SpecialToken):
-        if slot.which == "none":
-            return ""
-        tok = facts.bos_token if slot.which == "bos" else facts.eos_token
-        return "" if tok is None else token_text(tok, facts, template, f"{where} {slot.which}_token")
-    if isinstance(slot, TokenRef):
-        return token_text(slot.token, facts, template, where)
-    raise TypeError(f"unknown slot {slot!r}")  # pragma: no cover - spec construction guarantees the types
-
-
 def _joined(fmt: FormatterSpec, facts: TokenizerFacts, template: str, where: str, first_slot_only: bool = False) -> str:
-    slots = fmt.slots[:1] if first_slot_only else fmt.slots
-    return "".join(_slot_text(s, facts, template, where) for s in slots)
+    """The formatter's slots as the text LF's ids decode to (placeholders left in; a token as its text)."""
+    pieces = walk_slots(fmt, facts, template, where, first_slot_only=first_slot_only)
+    return "".join(value for _, value in pieces)
 
 
 def _split(
@@ -256,7 +243,7 @@ def lmdeploy_template(
     """
     name = spec.name
     json_name, rename_note = _registry_name(model_name)
-    llama2 = spec.kind == "llama2"
+    llama2 = spec.is_llama2
     think = _reasoning_suffix(spec)
 
     u1, u2 = _split(spec.user, facts, name, "user")
@@ -288,7 +275,7 @@ def lmdeploy_template(
     if tool is not None:
         supports.add("tool_results")
 
-    if spec.kind in ("reasoning", "glm47"):
+    if spec.is_reasoning:
         if spec.enable_thinking is False:
             supports.add("reasoning")
             notes.append(
@@ -358,7 +345,7 @@ def _head_boxes(
     message or, without one, ``meta_instruction`` (never skipped, see the module docstring). LF writes
     ``head`` and, when the system prompt (or the default) is non-empty, wraps it in ``S1``/``S2``.
     """
-    llama2 = spec.kind == "llama2"
+    llama2 = spec.is_llama2
     default = spec.default_system
     try:
         s1, s2 = _split(spec.system, facts, spec.name, "system", first_slot_only=llama2)

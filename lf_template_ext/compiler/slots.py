@@ -1,4 +1,4 @@
-"""LF formatter slots -> Jinja expressions.
+"""LF formatter slots -> Jinja expressions (and the slot walk every emitter shares).
 
 Mirrors ``StringFormatter.apply``: for each string slot, each keyword argument replaces the
 *first* ``{{name}}`` occurrence, in the order LF passes them (``content`` then ``idx`` for
@@ -13,11 +13,12 @@ back into the same single id.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Optional
 
 from ..errors import UnsupportedTemplateError
-from .jinja_text import concat, lit
 from ..model.spec import FormatterSpec, SpecialToken, Text, TokenizerFacts, TokenRef
+from .jinja_text import concat, lit
 
 
 def _text_slot(text: str, content: Optional[str], idx: Optional[str]) -> str:
@@ -59,6 +60,43 @@ def token_text(token: str, facts: TokenizerFacts, template: str, where: str) -> 
     return token
 
 
+def walk_slots(
+    fmt: FormatterSpec,
+    facts: TokenizerFacts,
+    template: str,
+    where: str,
+    *,
+    first_slot_only: bool = False,
+    skip_leading_bos: bool = False,
+) -> Iterator[tuple[str, str]]:
+    """The pieces ``StringFormatter.apply`` joins, in order: ``("text", slot text)`` or ``("token", text)``.
+
+    Every emitter (Jinja, Go, LMDeploy) reads LF's slots the same way: a string slot is text with
+    ``{{content}}``/``{{idx}}`` placeholders left for the emitter to fill; ``{"bos_token"}`` /
+    ``{"eos_token"}`` and ``{"token": x}`` are a token's text, checked by :func:`token_text` (a
+    BOS/EOS the tokenizer does not have is nothing, as in LF). ``skip_leading_bos``: leave out a BOS
+    that is the formatter's first slot (an engine adds it). It is a generator, so a refusal is raised
+    at the slot that causes it, after whatever the caller raised for the slots before it.
+    """
+    slots = fmt.slots[:1] if first_slot_only else fmt.slots
+    for n, slot in enumerate(slots):
+        if isinstance(slot, Text):
+            yield "text", slot.text
+        elif isinstance(slot, SpecialToken):
+            if slot.which == "none":
+                continue
+            tok = facts.bos_token if slot.which == "bos" else facts.eos_token
+            if tok is None:
+                continue
+            if skip_leading_bos and n == 0 and slot.which == "bos":
+                continue
+            yield "token", token_text(tok, facts, template, f"{where} {slot.which}_token")
+        elif isinstance(slot, TokenRef):
+            yield "token", token_text(slot.token, facts, template, where)
+        else:  # pragma: no cover - spec construction guarantees the types
+            raise TypeError(f"unknown slot {slot!r}")
+
+
 def formatter_expr(
     fmt: FormatterSpec,
     facts: TokenizerFacts,
@@ -71,18 +109,6 @@ def formatter_expr(
 ) -> str:
     """A Jinja expression producing ``"".join(fmt.apply(content=..., idx=...))`` as text."""
     pieces = []
-    slots = fmt.slots[:1] if first_slot_only else fmt.slots
-    for slot in slots:
-        if isinstance(slot, Text):
-            pieces.append(_text_slot(slot.text, content, idx))
-        elif isinstance(slot, SpecialToken):
-            if slot.which == "none":
-                continue
-            tok = facts.bos_token if slot.which == "bos" else facts.eos_token
-            if tok is not None:
-                pieces.append(lit(token_text(tok, facts, template, f"{where} {slot.which}_token")))
-        elif isinstance(slot, TokenRef):
-            pieces.append(lit(token_text(slot.token, facts, template, where)))
-        else:  # pragma: no cover - spec construction guarantees the types
-            raise TypeError(f"unknown slot {slot!r}")
+    for kind, value in walk_slots(fmt, facts, template, where, first_slot_only=first_slot_only):
+        pieces.append(_text_slot(value, content, idx) if kind == "text" else lit(value))
     return concat(pieces)

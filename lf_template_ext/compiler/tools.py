@@ -25,30 +25,15 @@ import re
 from collections.abc import Sequence
 
 from ..errors import UnsupportedTemplateError
+from ..model.tool_formats import TOOL_FORMATS as LF_TOOL_FORMATS
 from .jinja_text import concat, lit
 
 PromptPieces = Sequence[tuple[str, str]]  # ("text", literal) | ("field", name)
 
 #: Formats whose function formatter walks the arguments object key by key.
-NEEDS_ARGUMENT_OBJECT = frozenset({"glm4_moe", "qwen3_5", "seed_oss", "minimax2", "lfm2", "gemma4"})
+NEEDS_ARGUMENT_OBJECT = frozenset(name for name, f in LF_TOOL_FORMATS.items() if f.walks_arguments)
 
-KNOWN_FORMATS = frozenset(
-    {
-        "default",
-        "gemma4",
-        "glm4",
-        "glm4_moe",
-        "lfm2",
-        "llama3",
-        "ling",
-        "minimax1",
-        "minimax2",
-        "mistral",
-        "qwen",
-        "qwen3_5",
-        "seed_oss",
-    }
-)
+KNOWN_FORMATS = frozenset(LF_TOOL_FORMATS)
 
 
 def prompt_expr(pieces: PromptPieces, **fields: str) -> str:
