@@ -32,7 +32,7 @@ examples:
 
 
 def _engines(value: str) -> tuple[str, ...]:
-    from ..workflows.repair import ENGINES
+    from ..workflows.engines import ENGINES
 
     items = tuple(v.strip() for v in value.split(",") if v.strip())
     bad = [v for v in items if v not in ENGINES]
