@@ -12,7 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from lf_template_ext.modeldir.files import journal  # noqa: E402
+from lf_template_ext.modeldir import journal  # noqa: E402
 
 
 def main() -> None:

@@ -55,7 +55,7 @@ def write_small_gguf(path: Path) -> Path:
 
 
 def read_meta(path: Path) -> dict:
-    from lf_template_ext.modeldir.files.gguf import read_metadata
+    from lf_template_ext.modeldir.gguf import read_metadata
 
     return read_metadata(str(path))
 

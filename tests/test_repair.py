@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from harness import FIXTURES
-from lf_template_ext.modeldir.files import journal
+from lf_template_ext.modeldir import journal
 from lf_template_ext.cli.main import main as cli_main
 
 TESTS = Path(__file__).resolve().parent
