@@ -23,7 +23,11 @@ Write the file one engine needs to render the training format, without touching 
   gguf      the GGUF metadata a repaired GGUF gets (JSON: tokenizer.chat_template, eos, add_bos_token);
             apply it with `lf-template repair model.gguf`                  default: stdout
 
-Files in MODEL_DIR are written with a backup (restore with `lf-template restore`); `--output -` prints.
+Files in MODEL_DIR (or, with --output, in any model dir) are written through the journal, with a backup
+(undo with `lf-template restore`); the model's own files (tokenizer_config.json, config.json, weights) are
+refused as --output. Elsewhere --output is written atomically and an existing file without the
+lf-template-ext header (the Jinja template and the Modelfile carry one; the JSON outputs cannot) is refused
+unless --force. `--output -` prints.
 
 examples:
   lf-template emit ./merged --engine ollama --template qwen3
@@ -39,13 +43,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", required=True, choices=tuple(ENGINES))
     parser.add_argument("--output", "-o", metavar="PATH", help="where to write ('-' for stdout); default: see above")
     parser.add_argument("--trust-remote-code", action="store_true", help="allow tokenizers that ship code")
+    parser.add_argument(
+        "--force", action="store_true", help="overwrite an --output file outside a model dir that lf-template-ext did not write"
+    )
+    parser.add_argument(
+        "--no-wait", action="store_true", help="fail (exit 2) instead of waiting when another lf-template run writes the dir"
+    )
     add_template_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..modeldir.files import inspect_dir
 
+    from ..modeldir.journal import set_lock_wait
+
+    set_lock_wait(not args.no_wait)
     info = inspect_dir(args.model_dir)
+    if args.output and args.output != "-":
+        _check_output(args.output, args.force)
+    elif args.output is None and DEFAULT_FILES[args.engine] != "-":
+        from ..modeldir.journal import check_writable
+
+        check_writable(args.model_dir)
     resolved = resolve_template(args, model_dir=args.model_dir)
     from ..lf import compat as lf_compat
     from ..workflows import engines
@@ -73,6 +92,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _serve_hint(engine: str, model_dir: str, path: str) -> str:
     """How the engine picks the file up (SERVING.md, written by `repair --engines`, has the full commands)."""
+    import shlex
+
+    model_dir, raw_path = shlex.quote(model_dir), path
+    path = shlex.quote(path)
     if engine == "vllm":
         return (
             f"serve: vllm serve {model_dir} --chat-template {path} --generation-config {model_dir}\n"
@@ -80,25 +103,59 @@ def _serve_hint(engine: str, model_dir: str, path: str) -> str:
             "`lf-template repair` aligns them)"
         )
     if engine == "ollama":
-        return f"serve: cd {os.path.dirname(path)} && ollama create my-model -f {os.path.basename(path)}"
+        return (
+            f"serve: cd {shlex.quote(os.path.dirname(raw_path))} && ollama create my-model -f "
+            f"{shlex.quote(os.path.basename(raw_path))}"
+        )
     if engine == "lmdeploy":
         return f"serve: lmdeploy serve api_server {model_dir} --chat-template {path}"
     return ""
 
 
-def _write(args: argparse.Namespace, output: str, text: str) -> int:
-    from ..modeldir.journal import Transaction, write_text_atomic
+def _check_output(output: str, force: bool = False) -> None:
+    """Refuse an --output that cannot be written before LF loads (it takes seconds)."""
+    from ..errors import BadInputError
 
-    if os.path.dirname(output) == "" and args.output is None:  # default: a file inside MODEL_DIR, journaled
-        txn = Transaction(args.model_dir, tool=f"lf-template emit --engine {args.engine}")
-        txn.stage_text(output, text)
-        backup = txn.commit()
+    path = os.path.abspath(output)
+    if os.path.isdir(path):
+        raise BadInputError("is a directory, not a file", path=path, hint="give a file name inside it")
+    if not os.path.isdir(os.path.dirname(path)):
+        raise BadInputError(
+            "the directory does not exist; nothing was written", path=os.path.dirname(path), hint="create it first"
+        )
+    from ..modeldir.journal import MODEL_OWN_FILES, MODEL_OWN_SUFFIXES, check_writable, is_model_dir, is_ours
+
+    check_writable(os.path.dirname(path))
+    name = os.path.basename(path)
+    in_model_dir = is_model_dir(os.path.dirname(path))
+    if in_model_dir and (name in MODEL_OWN_FILES or name.endswith(MODEL_OWN_SUFFIXES)):
+        raise BadInputError(
+            f"refusing to write over the model's own {name} (engines and transformers read it); nothing was written",
+            path=path,
+            hint="choose another --output, e.g. " + os.path.join(os.path.dirname(path), "chat_template.jinja"),
+        )
+    if not in_model_dir and not force and os.path.lexists(path) and not is_ours(path, b""):
+        raise BadInputError(
+            "exists and was not written by lf-template-ext; nothing was written",
+            path=path,
+            hint="pass --force to overwrite it, or choose another --output",
+        )
+
+
+def _write(args: argparse.Namespace, output: str, text: str) -> int:
+    from ..modeldir.journal import write_output
+
+    tool = f"lf-template emit --engine {args.engine}"
+    if os.path.dirname(output) == "" and args.output is None:  # default: a file inside MODEL_DIR
         path = os.path.join(args.model_dir, output)
-        if backup is None:
-            print(f"{path} is already up to date")
-        else:
-            print(f"wrote {path} (backup: {backup.path})")
-        return 0
-    write_text_atomic(output, text)
-    print(f"wrote {output}")
+        written = write_output(path, text.encode("utf-8"), force=args.force, tool=tool, in_model_dir=True)
+    else:
+        path = output
+        written = write_output(path, text.encode("utf-8"), force=args.force, tool=tool)
+    if written.unchanged:
+        print(f"{path} is already up to date")
+    elif written.backup is not None:
+        print(f"wrote {path} (backup: {written.backup.path}; undo with: lf-template restore {os.path.dirname(written.path)})")
+    else:
+        print(f"wrote {path}")
     return 0

@@ -21,6 +21,10 @@ examples:
 
 The tokenizer matters: LF's {"bos_token"}/{"eos_token"} slots become that tokenizer's token texts
 (after LF's replace_eos), and dict slots must be tokens it knows.
+
+--output into a model dir is written through the journal (backup; `lf-template restore` undoes it) and never
+over the model's own files (tokenizer_config.json, config.json, ...); elsewhere an existing file
+lf-template-ext did not write is refused unless --force.
 """
 
 
@@ -33,13 +37,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--output", "-o", metavar="FILE", help="write the template here instead of stdout")
     parser.add_argument("--trust-remote-code", action="store_true", help="allow tokenizers that ship code (GLM-4, InternLM2)")
+    parser.add_argument(
+        "--force", action="store_true", help="overwrite an --output file outside a model dir that lf-template-ext did not write"
+    )
     add_template_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..api import compile_jinja
-    from ..modeldir.journal import write_text_atomic
+    from ..modeldir.journal import write_output
 
+    if args.output and args.output != "-":
+        from .emit_cmd import _check_output
+
+        _check_output(args.output, args.force)
     resolved = resolve_template(args, model_dir=args.tokenizer)
     tokenizer = load_tokenizer(args.tokenizer, trust_remote_code=args.trust_remote_code)
     o = resolved.options
@@ -52,9 +63,11 @@ def run(args: argparse.Namespace) -> int:
         preserve_thinking=o.preserve_thinking,
         mask_history=o.mask_history,
     )
-    if args.output:
-        write_text_atomic(args.output, text)
-        print(f"wrote {args.output} ({len(text)} chars, LF template {resolved.template!r})", file=sys.stderr)
+    if args.output and args.output != "-":
+        written = write_output(args.output, text.encode("utf-8"), force=args.force, tool="lf-template jinja --output")
+        where = f"; backup: {written.backup.path}" if written.backup else ""
+        state = "already up to date" if written.unchanged else "wrote"
+        print(f"{state} {args.output} ({len(text)} chars, LF template {resolved.template!r}{where})", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return 0

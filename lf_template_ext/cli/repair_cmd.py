@@ -65,6 +65,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "read by transformers)",
     )
     parser.add_argument("--trust-remote-code", action="store_true", help="allow tokenizers that ship code")
+    parser.add_argument(
+        "--no-wait", action="store_true", help="fail (exit 2) instead of waiting when another lf-template run writes the dir"
+    )
     add_template_options(parser)
 
 
@@ -76,7 +79,25 @@ def run(args: argparse.Namespace) -> int:
 
     inspect_dir(target)  # bad input found before LF loads
     resolved = resolve_template(args, model_dir=target)
-    from ..modeldir.journal import recover
+    from ..modeldir.journal import check_writable, dir_lock, set_lock_wait
+
+    set_lock_wait(not getattr(args, "no_wait", False))
+    if args.dry_run:
+        return _run_dir(args, target, resolved)
+    check_writable(target)  # read-only or full file system: exit 2 before LF loads
+    with dir_lock(target):  # one writer per dir, from recovery through planning to the commit
+        return _run_dir(args, target, resolved)
+
+
+def _report_recovered(recovered: list) -> None:
+    for r in recovered:
+        files = ", ".join(r.files) if r.files else "no file had been replaced yet"
+        what = "rolled back an interrupted earlier run" if r.action == "rolled-back" else "finished an interrupted restore"
+        print(f"{what} ({r.stamp}): {files}", file=sys.stderr)
+
+
+def _run_dir(args: argparse.Namespace, target: str, resolved) -> int:
+    from ..modeldir.journal import recover_runs
     from ..modeldir.record import read_record
     from ..workflows.repair import plan_repair, stage_plan
     from .output import print_report
@@ -85,9 +106,7 @@ def run(args: argparse.Namespace) -> int:
     mode = args.mode or "fix"
     engines = args.engines or ("vllm",)
     if not args.dry_run:
-        put_back = recover(target)
-        if put_back:
-            print(f"rolled back an interrupted earlier run: {', '.join(put_back)}", file=sys.stderr)
+        _report_recovered(recover_runs(target))
     plan = plan_repair(
         target,
         resolved.template,
@@ -122,8 +141,19 @@ def run(args: argparse.Namespace) -> int:
 def _run_gguf(args: argparse.Namespace) -> int:
     from ..errors import BadInputError
 
+    from ..modeldir.journal import recover_runs, set_lock_wait
+
+    set_lock_wait(not getattr(args, "no_wait", False))
+    directory = os.path.dirname(os.path.abspath(args.target))
+    if not args.dry_run and os.path.isdir(directory):
+        # a swap killed between its two renames leaves only the temp file and the backup: put the original back
+        _report_recovered(recover_runs(directory))
     if not os.path.isfile(args.target):
         raise BadInputError("no such GGUF file", path=args.target)
+    if not args.dry_run:
+        from ..modeldir.journal import check_writable
+
+        check_writable(directory)
     try:
         from .gguf_cmd import repair_gguf_cli
     except ImportError:

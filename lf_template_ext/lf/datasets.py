@@ -35,6 +35,44 @@ FILEEXT2TYPE = {"arrow": "arrow", "csv": "csv", "json": "json", "jsonl": "json",
 #: input found at once; larger ones are validated on their first row and streamed.
 PREPARSE_BYTES = 8 << 20
 _CHUNK = 1 << 20
+#: A row longer than this (characters of its JSON text) is refused with a clear message: a 50 MB
+#: single-string row took 126 s and 5.3 GB to tokenize, while LF's cutoff_len keeps only its first
+#: few thousand tokens. 4 Mi characters is ~1M tokens, beyond any cutoff_len. Override with
+#: LF_TEMPLATE_EXT_MAX_ROW_CHARS (0: no limit).
+MAX_ROW_CHARS = 4 << 20
+
+
+def max_row_chars() -> int:
+    value = os.environ.get("LF_TEMPLATE_EXT_MAX_ROW_CHARS", "")
+    try:
+        return int(value) if value.strip() else MAX_ROW_CHARS
+    except ValueError:
+        raise BadInputError(
+            f"LF_TEMPLATE_EXT_MAX_ROW_CHARS must be a number of characters, got {value!r}",
+            hint="unset it, or set e.g. LF_TEMPLATE_EXT_MAX_ROW_CHARS=16777216 (0: no limit)",
+        ) from None
+
+
+def _row_chars(value: Any) -> int:
+    """Characters of text in a row read by a non-JSON reader (parquet, arrow, csv)."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, dict):
+        return sum(_row_chars(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_row_chars(v) for v in value)
+    return 8
+
+
+def _too_big(path: str, n: int, line: Optional[int], chars: int, limit: int) -> BadInputError:
+    at = f"row {n}" + (f" (line {line})" if line else "")
+    return BadInputError(
+        f"{at} is {chars / 2**20:.1f} Mi characters, over the {limit / 2**20:.0f} Mi limit per row: checking it "
+        "would take minutes and gigabytes, and LF's cutoff_len trains on its first few thousand tokens only",
+        path=path,
+        hint="drop or shorten that row (or check with --max-samples N before it); to check it anyway, raise "
+        "LF_TEMPLATE_EXT_MAX_ROW_CHARS (0: no limit)",
+    )
 
 #: ``DatasetAttr``'s defaults (LF 0.9.4/0.9.5 ``data/parser.py``).
 ATTR_DEFAULTS: dict[str, Any] = {
@@ -324,10 +362,14 @@ def _json_error(path: str, text_before: str, lines_before: int, err: json.JSONDe
 
 
 def _iter_jsonl(path: str) -> Iterator[tuple[Any, int]]:
+    _limit, _row_index = max_row_chars(), 0
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
+            if _limit and len(line) > _limit:
+                raise _too_big(path, _row_index, lineno, len(line), _limit)
+            _row_index += 1
             try:
                 yield json.loads(line), lineno
             except json.JSONDecodeError as e:
@@ -341,6 +383,7 @@ def _iter_jsonl(path: str) -> Iterator[tuple[Any, int]]:
 def _iter_json(path: str) -> Iterator[tuple[Any, int]]:
     """Values of a JSON array (or of whitespace-separated JSON values), one at a time."""
     decoder = json.JSONDecoder()
+    limit, rows = max_row_chars(), 0
     with open(path, encoding="utf-8") as f:
         buf, pos, lines_before, eof = "", 0, 0, False
         want = _CHUNK
@@ -370,7 +413,7 @@ def _iter_json(path: str) -> Iterator[tuple[Any, int]]:
                     return False
 
         def value() -> Any:
-            nonlocal pos, want
+            nonlocal pos, want, rows
             while True:
                 try:
                     obj, end = decoder.raw_decode(buf, pos)
@@ -382,7 +425,10 @@ def _iter_json(path: str) -> Iterator[tuple[Any, int]]:
                 if end == len(buf) and not eof and isinstance(obj, (int, float)):
                     if fill():  # a number cut at the chunk edge
                         continue
+                if limit and end - pos > limit:
+                    raise _too_big(path, rows, line_no(), end - pos, limit)
                 pos = end
+                rows += 1
                 want = _CHUNK
                 return obj
 
@@ -437,9 +483,12 @@ def iter_file_rows(path: str, file_type: str, limit: Optional[int] = None) -> It
     import datasets as hf_datasets  # parquet / arrow / csv: the library LF loads them with
 
     stream = hf_datasets.load_dataset(file_type, data_files=[path], split="train", streaming=True)
+    max_chars = max_row_chars()
     for n, row in enumerate(stream):
         if limit is not None and n >= limit:
             return
+        if max_chars and _row_chars(row) > max_chars:
+            raise _too_big(path, n, None, _row_chars(row), max_chars)
         yield n, row
 
 

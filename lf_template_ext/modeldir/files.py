@@ -39,6 +39,24 @@ def load_json_file(path: str) -> Any:
         raise BadInputError(f"cannot read: {e.strerror or e}", path=path) from None
 
 
+def read_text_file(path: str) -> str:
+    """A UTF-8 text file; anything else is bad input naming the file."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise BadInputError(f"cannot read: {e.strerror or e}", path=path) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BadInputError(
+            f"not UTF-8 text (byte {data[e.start]:#04x} at offset {e.start}); transformers and every engine read "
+            "this file as UTF-8",
+            path=path,
+            hint="re-save it as UTF-8, or delete it and run `lf-template repair` to write the compiled template",
+        ) from None
+
+
 def load_json_object(path: str) -> dict[str, Any]:
     data = load_json_file(path)
     if not isinstance(data, dict):
@@ -95,8 +113,7 @@ def read_chat_template(model_dir: str) -> tuple[Optional[str], str]:
     """
     jinja_path = os.path.join(model_dir, CHAT_TEMPLATE_JINJA)
     if os.path.isfile(jinja_path):
-        with open(jinja_path, encoding="utf-8") as f:
-            return f.read(), jinja_path
+        return read_text_file(jinja_path), jinja_path
     config_template, cfg_path = read_config_template(model_dir)
     if config_template is not None:
         return config_template, cfg_path

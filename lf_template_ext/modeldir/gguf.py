@@ -163,31 +163,46 @@ def check_free_space(path: str, margin: float = 1.05) -> None:
 
 
 def apply_gguf(plan: GGUFPlan) -> Optional[Any]:
-    """Write the new GGUF beside the old one and swap it in with a backup (``None``: no change)."""
-    from .journal import recover, swap_in
+    """Write the new GGUF beside the old one and swap it in with a backup (``None``: no change).
+
+    Holds the dir's writer lock throughout (so no other run's recovery removes the temp file);
+    the new file gets the original's mode, owner and timestamps before it is swapped in.
+    """
+    from .journal import dir_lock, os_hint, recover, swap_in, copy_file_attributes, TMP_SUFFIX
 
     directory = os.path.dirname(os.path.abspath(plan.path))
-    recover(directory)
-    if not plan.changed:
-        return None
-    check_free_space(plan.path)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(plan.path) + ".", suffix=".lfte-tmp", dir=directory)
-    os.close(fd)
-    try:
-        write_gguf(plan.path, tmp, plan.updates)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        open_reader(tmp)  # re-read what we wrote before it replaces anything
-    except OSError as e:
-        os.unlink(tmp)
-        raise BadInputError(f"writing the new GGUF failed ({e.strerror or e}); nothing was changed", path=plan.path) from None
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    try:
-        return swap_in(directory, os.path.basename(plan.path), tmp, tool="lf-template repair (gguf)")
-    except OSError as e:
-        raise BadInputError(f"replacing the GGUF failed ({e.strerror or e}); the original is in place", path=plan.path) from None
-    finally:
-        if os.path.exists(tmp):
+    with dir_lock(directory):
+        recover(directory)
+        if not plan.changed:
+            return None
+        check_free_space(plan.path)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(plan.path) + ".", suffix=TMP_SUFFIX, dir=directory)
+        except OSError as e:
+            raise BadInputError(
+                f"cannot write beside the GGUF ({e.strerror or e}); nothing was changed", path=plan.path, hint=os_hint(e)
+            ) from None
+        os.close(fd)
+        try:
+            write_gguf(plan.path, tmp, plan.updates)
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+            open_reader(tmp)  # re-read what we wrote before it replaces anything
+            copy_file_attributes(plan.path, tmp)
+        except OSError as e:
             os.unlink(tmp)
+            raise BadInputError(
+                f"writing the new GGUF failed ({e.strerror or e}); nothing was changed", path=plan.path, hint=os_hint(e)
+            ) from None
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        try:
+            return swap_in(directory, os.path.basename(plan.path), tmp, tool="lf-template repair (gguf)")
+        except OSError as e:
+            raise BadInputError(
+                f"replacing the GGUF failed ({e.strerror or e}); the original is in place", path=plan.path, hint=os_hint(e)
+            ) from None
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)

@@ -15,8 +15,9 @@ requests of a batch go out concurrently on a few threads.
   only generation prompts are compared there (``generation_only``).
 
 A server's refusal (HTTP 4xx with a message, e.g. the template's ``raise_exception``) is that
-request's result: the engine would refuse the chat request too. A server that cannot be reached
-is bad input (exit 2).
+request's result: the engine would refuse the chat request too. A server that cannot be reached,
+or that does not speak the API (404/405/501 on the route, an answer that is not JSON or lacks
+``tokens``/``prompt``), is bad input (exit 2), never "cases differ".
 """
 
 from __future__ import annotations
@@ -37,6 +38,23 @@ class EngineRefused(ConversationError, RuntimeError):
     """The server answered the request with an error (its message is kept)."""
 
 
+class NotAnEndpoint(BadInputError):
+    """The server does not speak the API we asked for (404/405/501 on the route, or no JSON)."""
+
+
+#: Answers that mean "this route does not exist here", not "this chat request is refused".
+NOT_THE_API = (404, 405, 501)
+
+
+def not_an_endpoint(url: str, what: str) -> NotAnEndpoint:
+    return NotAnEndpoint(
+        f"not a vLLM/llama-server endpoint: {what}",
+        path=url,
+        hint="pass the base URL of `vllm serve` / `vllm launch render` (POST /tokenize with messages) or of "
+        "llama-server (POST /apply-template and /tokenize), e.g. --endpoint http://localhost:8000",
+    )
+
+
 def base_url(url: str) -> str:
     url = url.strip().rstrip("/")
     if not url.startswith(("http://", "https://")):
@@ -52,9 +70,15 @@ def _post(url: str, payload: dict[str, Any], timeout: float = TIMEOUT) -> Any:
     req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"}, method="POST")
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return json.loads(resp.read().decode("utf-8"))
+            raw = resp.read().decode("utf-8", "replace")
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            raise not_an_endpoint(url, f"it answered {raw[:120]!r}, not JSON") from None
     except urllib.error.HTTPError as e:
         body = e.read().decode("utf-8", "replace")
+        if e.code in NOT_THE_API:
+            raise not_an_endpoint(url, f"HTTP {e.code} {e.reason} ({body.strip()[:120]!r})") from None
         try:
             parsed = json.loads(body)
             err = parsed.get("error", parsed) if isinstance(parsed, dict) else parsed
@@ -173,7 +197,7 @@ class VLLMEndpoint(_Threaded):
         answer = _post(self.url + "/tokenize", self.payload(request))
         tokens = answer.get("tokens") if isinstance(answer, dict) else None
         if not isinstance(tokens, list):
-            raise EngineRefused(f"{self.url}/tokenize answered without 'tokens': {str(answer)[:200]}")
+            raise not_an_endpoint(self.url + "/tokenize", f"it answered without 'tokens': {str(answer)[:200]}")
         return [int(t) for t in tokens]
 
 
@@ -195,11 +219,11 @@ class LlamaServerEndpoint(_Threaded):
         rendered = _post(self.url + "/apply-template", body)
         prompt = rendered.get("prompt") if isinstance(rendered, dict) else None
         if not isinstance(prompt, str):
-            raise EngineRefused(f"{self.url}/apply-template answered without 'prompt': {str(rendered)[:200]}")
+            raise not_an_endpoint(self.url + "/apply-template", f"it answered without 'prompt': {str(rendered)[:200]}")
         answer = _post(self.url + "/tokenize", {"content": prompt, "add_special": True, "parse_special": True})
         tokens = answer.get("tokens") if isinstance(answer, dict) else None
         if not isinstance(tokens, list):
-            raise EngineRefused(f"{self.url}/tokenize answered without 'tokens': {str(answer)[:200]}")
+            raise not_an_endpoint(self.url + "/tokenize", f"it answered without 'tokens': {str(answer)[:200]}")
         return [int(t["id"]) if isinstance(t, dict) else int(t) for t in tokens]
 
 

@@ -9,6 +9,7 @@ guess).
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -55,8 +56,10 @@ class ServingFacts:
 
 
 def serving_md(f: ServingFacts) -> str:
-    d = os.path.abspath(f.model_dir)
-    tpl = os.path.join(d, "chat_template.jinja")
+    # paths in commands are shell-quoted (a dir with spaces must stay one argument); prose keeps them bare
+    raw_d = os.path.abspath(f.model_dir)
+    d = shlex.quote(raw_d)
+    tpl = shlex.quote(os.path.join(raw_d, "chat_template.jinja"))
     lines = [
         "# Serving this model",
         "",
@@ -82,13 +85,13 @@ def serving_md(f: ServingFacts) -> str:
     reason_flags = f" --reasoning-parser {rparser}" if rparser else ""
     lines += ["## vLLM", ""]
     if f.is_adapter:
-        base = f.base_model or "<base model dir>"
+        base = shlex.quote(f.base_model or "<base model dir>")
         lines += [
             "This is a LoRA adapter dir: vLLM reads the chat template and generation config of the *base* model,",
             "so pass this dir's files explicitly:",
             "",
             "```bash",
-            f"vllm serve {base} --enable-lora --lora-modules lf={d} \\",
+            f"vllm serve {base} --enable-lora --lora-modules {shlex.quote('lf=' + raw_d)} \\",
             f"    --chat-template {tpl} --generation-config {d}{max_len}{tool_flags}{reason_flags}",
             "```",
             "",
@@ -126,7 +129,7 @@ def serving_md(f: ServingFacts) -> str:
     if f.has_lmdeploy_json:
         lines += [
             "```bash",
-            f"lmdeploy serve api_server {d} --chat-template {os.path.join(d, 'lmdeploy_chat_template.json')}",
+            f"lmdeploy serve api_server {d} --chat-template {shlex.quote(os.path.join(raw_d, 'lmdeploy_chat_template.json'))}",
             "```",
         ]
     else:

@@ -1,0 +1,99 @@
+"""Writer-only subprocess for tests/test_nothing_lost.py (imports neither LF nor torch).
+
+    python nothing_lost_writer.py repair MODEL_DIR PLAN.json     # commit a precomputed repair plan, as
+                                                                 # `lf-template repair` does after planning
+    python nothing_lost_writer.py gguf-kill FILE.gguf            # swap a rewritten GGUF in, kill -9 between
+                                                                 # the two renames
+    python nothing_lost_writer.py kill-at MODEL_DIR PLAN.json K  # commit, kill -9 at write step K
+
+Written against the journal's public functions; on a journal without a lock (the code before
+issue 17) it runs the same steps unlocked, which is what the concurrency test shows failing.
+"""
+
+import base64
+import contextlib
+import json
+import os
+import signal
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from lf_template_ext.errors import BadInputError  # noqa: E402
+from lf_template_ext.modeldir import journal  # noqa: E402
+
+
+def _plan(path: str) -> dict:
+    with open(path) as f:
+        return {k: base64.b64decode(v) for k, v in json.load(f).items()}
+
+
+def repair(model_dir: str, plan_path: str) -> int:
+    files = _plan(plan_path)
+    lock = getattr(journal, "dir_lock", None)
+    with (lock(model_dir) if lock else contextlib.nullcontext()):
+        journal.recover(model_dir)
+        txn = journal.Transaction(model_dir, tool="nothing-lost writer")
+        for rel, data in files.items():
+            txn.stage(rel, data)
+        backup = txn.commit()
+    print(f"BACKUP {backup.timestamp}" if backup else "NOTHING")
+    return 0
+
+
+def kill_at(model_dir: str, plan_path: str, k: int) -> None:
+    files = _plan(plan_path)
+    count = 0
+
+    def hook(step: str, path: str) -> None:
+        nonlocal count
+        count += 1
+        if count == k:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    journal.set_fault_hook(hook)
+    txn = journal.Transaction(model_dir, tool="kill-test")
+    for rel, data in files.items():
+        txn.stage(rel, data)
+    txn.commit()
+    print(f"OPS {count}")
+
+
+def gguf_kill(path: str) -> None:
+    from lf_template_ext.modeldir.gguf import apply_gguf, plan_gguf, read_metadata
+
+    eos = read_metadata(path)["tokenizer.ggml.eos_token_id"]
+    plan = plan_gguf(path, "{{ bos_token }}{% for m in messages %}{{ m['content'] }}{% endfor %}", eos, [eos])
+    replaces = 0
+
+    def hook(step: str, p: str) -> None:
+        nonlocal replaces
+        if step == "replace" and os.path.basename(p) == os.path.basename(path):
+            replaces += 1
+            if replaces == 2:  # the original is in the backup dir, the new file not yet in place
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    journal.set_fault_hook(hook)
+    apply_gguf(plan)
+    print("NOT KILLED")
+
+
+def main() -> int:
+    cmd = sys.argv[1]
+    try:
+        if cmd == "repair":
+            return repair(sys.argv[2], sys.argv[3])
+        if cmd == "kill-at":
+            kill_at(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+            return 0
+        if cmd == "gguf-kill":
+            gguf_kill(sys.argv[2])
+            return 1
+    except BadInputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    raise SystemExit(f"unknown command {cmd}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
