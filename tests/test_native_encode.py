@@ -25,7 +25,7 @@ from lf_template_ext.native.encode import (
     offsets_range,
     to_pairs,
 )
-from native_fixtures import FIXTURES_WITH_TEMPLATES, tokenizer_for
+from native_fixtures import tokenizer_for
 
 #: one label per distinct tokenizer (byte-level BPE, SentencePiece BPE, Gemma's, Phi's, Yi's, InternLM's)
 TOKENIZER_LABELS = ["Qwen2.5", "Qwen3", "Llama-3.1", "Gemma-3", "Mistral-v0.3", "Phi-3", "Yi-1.5", "InternLM2"]

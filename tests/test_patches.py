@@ -6,7 +6,6 @@ import base64
 import glob
 import hashlib
 import importlib.util
-import json
 import os
 import shutil
 import subprocess
