@@ -269,6 +269,8 @@ def test_restore_after_an_interrupted_run_rolls_it_back_and_says_so(dirs, tmp_pa
     assert files(d) != dirs.O  # files were replaced before the kill
     note = journal.interrupted_run(str(d))
     assert note and "interrupted" in note, note
+    checked = cli("check", d, "--template", "qwen")  # never "aligned" without a word on the half-written dir
+    assert f"warning: {note}" in checked.stderr, checked.stderr
     proc = cli("restore", d)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "rolled back an interrupted run" in proc.stdout and "as it was before that run" in proc.stdout

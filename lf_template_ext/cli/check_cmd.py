@@ -166,6 +166,11 @@ def run(args: argparse.Namespace) -> int:
     from ..modeldir.files import inspect_dir
 
     inspect_dir(args.model_dir)  # bad input found before LF loads
+    from ..modeldir.journal import interrupted_run
+
+    interrupted = interrupted_run(args.model_dir)
+    if interrupted:  # the dir holds a mix of old and new files until the next repair/restore rolls it back
+        print(f"warning: {interrupted}", file=sys.stderr)
     engines = _engines(args.engine)
     if args.artifact is not None and engines[0] not in ARTIFACT_ENGINES:
         from ..errors import BadInputError

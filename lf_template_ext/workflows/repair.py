@@ -120,11 +120,10 @@ def plan_repair(
         tokenizer = load_tokenizer(model_dir, trust_remote_code=trust_remote_code)
     snap = lf_compat.snapshot(template, tokenizer, options, trained_with=model_dir)
     notes: list[str] = []
-    current, _where = read_chat_template(model_dir)
-    if mode == "fix":
+    if mode == "fix":  # the current template is replaced unread (it may be unreadable: not UTF-8)
         jinja: Optional[str] = compile_spec(snap.spec, snap.facts)
     else:
-        jinja = current
+        jinja, _where = read_chat_template(model_dir)
         notes.append("keep-native: the model's own chat template is left in place; the report shows how it differs")
 
     files: dict[str, bytes] = {}
