@@ -12,7 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from lf_template_ext.modeldir import journal  # noqa: E402
+from lf_template_ext.modeldir import atomic, journal  # noqa: E402
 
 
 def main() -> None:
@@ -27,7 +27,7 @@ def main() -> None:
         if count == kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    journal.set_fault_hook(hook)
+    atomic.set_fault_hook(hook)
     txn = journal.Transaction(model_dir, tool="kill-test")
     for rel, data in files.items():
         txn.stage(rel, data)

@@ -6,8 +6,7 @@
                                                                  # the two renames
     python nothing_lost_writer.py kill-at MODEL_DIR PLAN.json K  # commit, kill -9 at write step K
 
-Written against the journal's public functions; on a journal without a lock (the code before
-issue 17) it runs the same steps unlocked, which is what the concurrency test shows failing.
+Written against the journal's public functions (``modeldir.journal``, ``atomic``, ``lock``).
 """
 
 import base64
@@ -20,7 +19,8 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from lf_template_ext.errors import BadInputError  # noqa: E402
-from lf_template_ext.modeldir import journal  # noqa: E402
+from lf_template_ext.modeldir import atomic, journal  # noqa: E402
+from lf_template_ext.modeldir import lock as journal_lock  # noqa: E402
 
 
 def _plan(path: str) -> dict:
@@ -30,7 +30,7 @@ def _plan(path: str) -> dict:
 
 def repair(model_dir: str, plan_path: str) -> int:
     files = _plan(plan_path)
-    lock = getattr(journal, "dir_lock", None)
+    lock = getattr(journal_lock, "dir_lock", None)
     with (lock(model_dir) if lock else contextlib.nullcontext()):
         journal.recover(model_dir)
         txn = journal.Transaction(model_dir, tool="nothing-lost writer")
@@ -51,7 +51,7 @@ def kill_at(model_dir: str, plan_path: str, k: int) -> None:
         if count == k:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    journal.set_fault_hook(hook)
+    atomic.set_fault_hook(hook)
     txn = journal.Transaction(model_dir, tool="kill-test")
     for rel, data in files.items():
         txn.stage(rel, data)
@@ -73,7 +73,7 @@ def gguf_kill(path: str) -> None:
             if replaces == 2:  # the original is in the backup dir, the new file not yet in place
                 os.kill(os.getpid(), signal.SIGKILL)
 
-    journal.set_fault_hook(hook)
+    atomic.set_fault_hook(hook)
     apply_gguf(plan)
     print("NOT KILLED")
 

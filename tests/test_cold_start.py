@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from harness import FIXTURES
 
 REPO = Path(__file__).resolve().parents[1]

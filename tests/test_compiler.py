@@ -9,10 +9,10 @@ import sys
 import jinja2
 import jinja2.meta
 import pytest
+from harness import FROZEN, fixture_tokenizer, harness_tokenizer
 from jinja2 import nodes
 
 import lf_template_ext as lte
-from harness import FROZEN, fixture_tokenizer, harness_tokenizer
 from lf_template_ext.lf import compat as lf_compat
 from lf_template_ext.render.hf import Renderer
 from lf_template_ext.verifier.probe import verify_template

@@ -11,8 +11,8 @@ import re
 from pathlib import Path
 
 import pytest
-
 from harness import COLUMNS, coverage_row
+
 from lf_template_ext.lf import compat as lf_compat
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "coverage.md"

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from harness import FIXTURES
-from lf_template_ext.lf import datasets as lfdata
+
 from lf_template_ext.cli.main import main as cli_main
 from lf_template_ext.errors import BadInputError
+from lf_template_ext.lf import datasets as lfdata
 
 REPO = Path(__file__).resolve().parents[1]
 LLAMA31 = "meta-llama--Meta-Llama-3.1-8B-Instruct"

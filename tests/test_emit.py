@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from harness import FIXTURES, fixture_tokenizer
 
 import lf_template_ext as lte
-from harness import FIXTURES, fixture_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 QWEN3 = "Qwen--Qwen3-4B"
@@ -65,7 +65,7 @@ def test_repair_with_engines_writes_their_files_and_warns_on_names(tmp_path):
     assert (d / "Modelfile").exists()
     serving = (d / "SERVING.md").read_text()
     assert "SGLang picks its built-in 'vicuna_v1.1'" in serving
-    assert f"ollama create my-model -f Modelfile" in serving
+    assert "ollama create my-model -f Modelfile" in serving
     assert "differ from training in key order only" in serving  # Ollama's tool JSON caveat
     if (d / "lmdeploy_chat_template.json").exists():
         assert "--chat-template" in serving and "lmdeploy_chat_template.json" in serving

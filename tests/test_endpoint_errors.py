@@ -11,7 +11,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
 from harness import FIXTURES
 
 REPO = Path(__file__).resolve().parents[1]

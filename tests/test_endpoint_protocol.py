@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from harness import FIXTURES
+
 from lf_template_ext.cli.main import main as cli_main
 
 QWEN25 = "Qwen--Qwen2.5-1.5B-Instruct"

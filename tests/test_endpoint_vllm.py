@@ -24,8 +24,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from harness import FIXTURES
+
 from lf_template_ext.cli.main import main as cli_main
 
 VLLM = os.environ.get("LF_TEMPLATE_EXT_VLLM")

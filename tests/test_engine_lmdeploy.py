@@ -55,12 +55,12 @@ from harness import FAMILY, QWEN25, fixture_tokenizer, harness_tokenizer, templa
 from lmdeploy.tokenizer import Tokenizer as LMDeployTokenizer
 from lmdeploy.utils import _stop_words as lmdeploy_stop_words
 
+from lf_template_ext.compiler import lmdeploy as engine
+from lf_template_ext.errors import BadInputError, UnsupportedTemplateError
 from lf_template_ext.lf import compat as lf_compat
 from lf_template_ext.model.corpus import probe_corpus
-from lf_template_ext.compiler import lmdeploy as engine
-from lf_template_ext.render import lmdeploy as lmdeploy_side
-from lf_template_ext.errors import BadInputError, UnsupportedTemplateError
 from lf_template_ext.model.options import TemplateOptions
+from lf_template_ext.render import lmdeploy as lmdeploy_side
 from lf_template_ext.verifier.probe import reference_ids
 from lf_template_ext.verifier.report import CaseResult, compare_ids
 

@@ -28,11 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "ollama_render"))
 
 import ollama_check as oc
 
-
-from lf_template_ext.lf import compat as lf_compat
-from lf_template_ext.model.spec import FormatterSpec, Text, TokenRef
 from lf_template_ext.compiler import ollama
 from lf_template_ext.errors import UnsupportedTemplateError
+from lf_template_ext.lf import compat as lf_compat
+from lf_template_ext.model.spec import FormatterSpec, Text, TokenRef
 
 # One xdist worker runs this module: the session fixtures below render every template once.
 pytestmark = [

@@ -15,7 +15,6 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-
 from harness import FROZEN
 from tiny_models import LLAMA31, build_lora_adapter, build_tiny_model, read_json, write_yaml
 
@@ -68,8 +67,8 @@ def _tree_hashes(d: Path) -> dict[str, str]:
 def test_export_with_extension_serves_training_format(tiny):
     from transformers import AutoTokenizer
 
-    from lf_template_ext.workflows.check import check_model_dir
     from lf_template_ext.model.options import TemplateOptions
+    from lf_template_ext.workflows.check import check_model_dir
 
     root, base, adapter = tiny
     export_dir, proc = _export(root, base, adapter, "export_on", enabled=True, extra={"template_ext_engines": ["vllm"]})
@@ -111,8 +110,8 @@ def test_export_without_switch_is_stock(tiny):
     assert "lf-template-ext" not in off.stderr
     assert _tree_hashes(off_dir) == _tree_hashes(stock_dir)
     # and stock LF kept the native Llama-3.1 template, which is not what training saw
-    from lf_template_ext.workflows.check import check_model_dir
     from lf_template_ext.model.options import TemplateOptions
+    from lf_template_ext.workflows.check import check_model_dir
 
     result = check_model_dir(str(stock_dir), "llama3", TemplateOptions(), frozen=FROZEN)
     assert result.exit_code() == 1

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from harness import FIXTURES, fixture_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]

@@ -11,7 +11,6 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-
 from tiny_models import QWEN25, build_tiny_model, write_yaml
 
 TESTS = Path(__file__).resolve().parent

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 import pytest
-
 from native_fixtures import FIXTURES_WITH_TEMPLATES, fixture_template, fresh_tokenizer, model_dir, tokenizer_for
 from native_reference import IGNORE, WEATHER_CALL, expected_examples, render
 
@@ -309,6 +308,7 @@ def test_no_chat_template_is_refused_with_a_suggestion(lf, tmp_path):
              dataset="x", output_dir=str(tmp_path / "o"), report_to="none")
     )
     from harness import fixture_tokenizer
+
     from lf_template_ext.lf.compat import copy_tokenizer
 
     with pytest.raises(NativeModeError) as info:
@@ -436,11 +436,9 @@ NOT_PROVEN = {"Qwen3", "QwQ", "Llama-3 base", "R1-Distill (alt: later)", "Phi-3"
 
 @pytest.mark.parametrize("fixture", FIXTURES_WITH_TEMPLATES, ids=lambda f: f.label)
 def test_render_cache_equals_real_rendering(fixture):
-    from lf_template_ext.native.render import ChatRenderer, Conversation, NativeRenderError
-
     from lf_template_ext.native.encode import special_text
     from lf_template_ext.native.layout import analyze
-    from lf_template_ext.native.render import anchors
+    from lf_template_ext.native.render import ChatRenderer, Conversation, NativeRenderError, anchors
 
     tok = tokenizer_for(fixture.label)
     cached, real = ChatRenderer(tok), ChatRenderer(tok, cache=False)

@@ -16,6 +16,7 @@ import itertools
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from native_fixtures import tokenizer_for
 
 from lf_template_ext.native.encode import (
     LFDataOptions,
@@ -25,7 +26,6 @@ from lf_template_ext.native.encode import (
     offsets_range,
     to_pairs,
 )
-from native_fixtures import tokenizer_for
 
 #: one label per distinct tokenizer (byte-level BPE, SentencePiece BPE, Gemma's, Phi's, Yi's, InternLM's)
 TOKENIZER_LABELS = ["Qwen2.5", "Qwen3", "Llama-3.1", "Gemma-3", "Mistral-v0.3", "Phi-3", "Yi-1.5", "InternLM2"]
@@ -100,10 +100,9 @@ def test_characters_no_token_covers_fall_back_to_the_offsets():
     Qwen2.5's real tokenizer with one more normalizer step (drop zero-width spaces): the
     fallback must still give :func:`offsets_range`'s answer for spans starting or ending there.
     """
+    from harness import FIXTURES, QWEN25
     from tokenizers import Tokenizer, normalizers
     from transformers import PreTrainedTokenizerFast
-
-    from harness import FIXTURES, QWEN25
 
     backend = Tokenizer.from_file(str(FIXTURES / QWEN25 / "tokenizer.json"))
     steps = [normalizers.Replace("\u200b", "")] + ([backend.normalizer] if backend.normalizer else [])

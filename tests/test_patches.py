@@ -14,7 +14,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from tiny_models import LLAMA31, build_tiny_model, read_json, write_yaml
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,11 +9,11 @@ worst, a boundary-only split (never a text difference, never an injection or a c
 from __future__ import annotations
 
 import pytest
+from harness import FROZEN, harness_tokenizer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lf_template_ext as lte
-from harness import FROZEN, harness_tokenizer
 from lf_template_ext.verifier.probe import verify_template
 
 FRAGMENTS = [

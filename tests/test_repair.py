@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 import pytest
-
 from harness import FIXTURES
-from lf_template_ext.modeldir import journal
+
 from lf_template_ext.cli.main import main as cli_main
+from lf_template_ext.modeldir import atomic, journal
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
@@ -197,11 +197,11 @@ def test_failing_disk_leaves_the_dir_as_it_was(llama_dir, capsys, step, err, fai
             if seen["n"] == fail_at:
                 raise OSError(err, os.strerror(err), path)
 
-    journal.set_fault_hook(hook)
+    atomic.set_fault_hook(hook)
     try:
         code = cli_main(["repair", str(llama_dir), "--template", "llama3"])
     finally:
-        journal.set_fault_hook(None)
+        atomic.set_fault_hook(None)
     if seen["n"] < fail_at:
         pytest.fail(f"the repair did only {seen['n']} {step} steps; pick a smaller fail_at")
     assert code == 2

@@ -7,8 +7,8 @@ import shlex
 import shutil
 
 import pytest
-
 from harness import FIXTURES
+
 from lf_template_ext.errors import BadInputError
 from lf_template_ext.modeldir import journal
 from lf_template_ext.modeldir.files import read_chat_template

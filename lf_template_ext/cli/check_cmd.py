@@ -200,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_probe(args: argparse.Namespace, resolved: Any) -> int:
-    from ..modeldir.journal import write_text_atomic
+    from ..modeldir.atomic import write_text_atomic
     from ..workflows.check import check_model_dir
     from .output import dump, print_report, verdict
 
@@ -308,7 +308,7 @@ def _run_samples(args: argparse.Namespace, resolved: Any, engines: list[str]) ->
     # -- LF, torch, transformers from here on ---------------------------------------------------------------
     import datetime as _dt
 
-    from ..modeldir.journal import write_text_atomic
+    from ..modeldir.atomic import write_text_atomic
     from ..verifier import dataset as dc
     from .output import dump, verdict
 

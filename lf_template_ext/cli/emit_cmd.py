@@ -54,15 +54,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..modeldir.files import inspect_dir
-
-    from ..modeldir.journal import set_lock_wait
+    from ..modeldir.lock import set_lock_wait
 
     set_lock_wait(not args.no_wait)
     info = inspect_dir(args.model_dir)
     if args.output and args.output != "-":
         _check_output(args.output, args.force)
     elif args.output is None and DEFAULT_FILES[args.engine] != "-":
-        from ..modeldir.journal import check_writable
+        from ..modeldir.write_errors import check_writable
 
         check_writable(args.model_dir)
     resolved = resolve_template(args, model_dir=args.model_dir)
@@ -123,7 +122,8 @@ def _check_output(output: str, force: bool = False) -> None:
         raise BadInputError(
             "the directory does not exist; nothing was written", path=os.path.dirname(path), hint="create it first"
         )
-    from ..modeldir.journal import MODEL_OWN_FILES, MODEL_OWN_SUFFIXES, check_writable, is_model_dir, is_ours
+    from ..modeldir.output import MODEL_OWN_FILES, MODEL_OWN_SUFFIXES, is_model_dir, is_ours
+    from ..modeldir.write_errors import check_writable
 
     check_writable(os.path.dirname(path))
     name = os.path.basename(path)
@@ -143,7 +143,7 @@ def _check_output(output: str, force: bool = False) -> None:
 
 
 def _write(args: argparse.Namespace, output: str, text: str) -> int:
-    from ..modeldir.journal import write_output
+    from ..modeldir.output import write_output
 
     tool = f"lf-template emit --engine {args.engine}"
     if os.path.dirname(output) == "" and args.output is None:  # default: a file inside MODEL_DIR

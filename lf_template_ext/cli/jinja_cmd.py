@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..api import compile_jinja
-    from ..modeldir.journal import write_output
+    from ..modeldir.output import write_output
 
     if args.output and args.output != "-":
         from .emit_cmd import _check_output

@@ -79,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
 
     inspect_dir(target)  # bad input found before LF loads
     resolved = resolve_template(args, model_dir=target)
-    from ..modeldir.journal import check_writable, dir_lock, set_lock_wait
+    from ..modeldir.lock import dir_lock, set_lock_wait
+    from ..modeldir.write_errors import check_writable
 
     set_lock_wait(not getattr(args, "no_wait", False))
     if args.dry_run:
@@ -140,8 +141,8 @@ def _run_dir(args: argparse.Namespace, target: str, resolved) -> int:
 
 def _run_gguf(args: argparse.Namespace) -> int:
     from ..errors import BadInputError
-
-    from ..modeldir.journal import recover_runs, set_lock_wait
+    from ..modeldir.journal import recover_runs
+    from ..modeldir.lock import set_lock_wait
 
     set_lock_wait(not getattr(args, "no_wait", False))
     directory = os.path.dirname(os.path.abspath(args.target))
@@ -151,7 +152,7 @@ def _run_gguf(args: argparse.Namespace) -> int:
     if not os.path.isfile(args.target):
         raise BadInputError("no such GGUF file", path=args.target)
     if not args.dry_run:
-        from ..modeldir.journal import check_writable
+        from ..modeldir.write_errors import check_writable
 
         check_writable(directory)
     try:

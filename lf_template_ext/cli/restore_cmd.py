@@ -48,7 +48,9 @@ def _target_dir(path: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import BadInputError
-    from ..modeldir.journal import BACKUP_DIR, list_backups, restore, set_lock_wait
+    from ..modeldir.journal import BACKUP_DIR, list_backups
+    from ..modeldir.lock import set_lock_wait
+    from ..modeldir.restore import restore
     from .common import require_dir
 
     root = _target_dir(args.model_dir)

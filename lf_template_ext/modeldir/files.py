@@ -1,6 +1,6 @@
 """Reading a model dir: its template files, configs and tokenizer files.
 
-Writing lives in ``journal`` (atomic, backed-up, symlink-safe replacement).
+Writing lives in ``atomic`` and ``journal`` (atomic, backed-up, symlink-safe replacement).
 """
 
 from __future__ import annotations

@@ -168,7 +168,10 @@ def apply_gguf(plan: GGUFPlan) -> Optional[Any]:
     Holds the dir's writer lock throughout (so no other run's recovery removes the temp file);
     the new file gets the original's mode, owner and timestamps before it is swapped in.
     """
-    from .journal import dir_lock, os_hint, recover, swap_in, copy_file_attributes, TMP_SUFFIX
+    from .atomic import TMP_SUFFIX, copy_file_attributes
+    from .journal import recover, swap_in
+    from .lock import dir_lock
+    from .write_errors import os_hint
 
     directory = os.path.dirname(os.path.abspath(plan.path))
     with dir_lock(directory):

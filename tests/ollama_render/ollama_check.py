@@ -379,10 +379,10 @@ def _probe_columns(cid: str, suffix: str) -> tuple[str | None, str]:
 
 def evaluate(name: str, binary: Path) -> Row:
     """Render every supported probe of LF template ``name`` through Go and compare with LF."""
-    from lf_template_ext.lf import compat as lf_compat
-    from lf_template_ext.model.corpus import probe_corpus
     from lf_template_ext.compiler.ollama import go_template
     from lf_template_ext.errors import UnsupportedTemplateError
+    from lf_template_ext.lf import compat as lf_compat
+    from lf_template_ext.model.corpus import probe_corpus
     from lf_template_ext.model.options import TemplateOptions
 
     p = prepare(name)

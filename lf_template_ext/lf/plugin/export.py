@@ -151,7 +151,7 @@ def _record_for_training(state: Any) -> Optional[dict[str, Any]]:
 
 
 def write_record(directory: str, record: dict[str, Any]) -> None:
-    from ...modeldir.journal import write_text_atomic
+    from ...modeldir.atomic import write_text_atomic
 
     os.makedirs(directory, exist_ok=True)
     write_text_atomic(os.path.join(directory, RECORD_NAME), json.dumps(record, indent=2, ensure_ascii=False) + "\n")
