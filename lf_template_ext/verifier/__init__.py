@@ -1,1 +1,3 @@
-"""TODO"""
+"""The proof: LF's reference ids (``reference``), comparison and report (``report``), the probe
+verifier (``probe``) and the dataset checker (``dataset``).
+"""
