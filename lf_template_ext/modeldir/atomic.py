@@ -84,11 +84,11 @@ def target_mode(path: str) -> int:
     return stat.S_IMODE(st.st_mode)
 
 
-def write_atomic_unlocked(path: str, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically, without taking the lock (the caller holds it).
-    An ``OSError`` names ``path`` (never the temp file)."""
+def stage_temp(path: str, data: bytes, mode: Optional[int] = None, *, fsync_step: bool = True) -> str:
+    """A fsynced temp file beside ``path`` holding ``data`` with ``path``'s mode (or ``mode``), to be
+    renamed over ``path``. An ``OSError`` names ``path`` (never the temp file); nothing is left behind
+    on failure. ``fsync_step``: report the fsync to the fault hook (the crash tests count steps)."""
     directory = os.path.dirname(os.path.abspath(path))
-    mode = target_mode(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=TMP_SUFFIX, dir=directory)
     except OSError as e:
@@ -98,20 +98,38 @@ def write_atomic_unlocked(path: str, data: bytes) -> None:
             fault("write", path)
             f.write(data)
             f.flush()
-            fault("fsync", path)
+            if fsync_step:
+                fault("fsync", path)
             os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        fault("replace", path)
-        os.replace(tmp, path)
+        os.chmod(tmp, target_mode(path) if mode is None else mode)
     except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _unlink_quietly(tmp)
         if isinstance(e, OSError):
             raise OSError(e.errno, e.strerror, path) from None
         raise
-    fsync_dir(directory)
+    return tmp
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def write_atomic_unlocked(path: str, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically, without taking the lock (the caller holds it).
+    An ``OSError`` names ``path`` (never the temp file)."""
+    tmp = stage_temp(path, data)
+    try:
+        fault("replace", path)
+        os.replace(tmp, path)
+    except BaseException as e:
+        _unlink_quietly(tmp)
+        if isinstance(e, OSError):
+            raise OSError(e.errno, e.strerror, path) from None
+        raise
+    fsync_dir(os.path.dirname(os.path.abspath(path)))
 
 
 def write_bytes_atomic(path: str, data: bytes) -> None:

@@ -14,18 +14,16 @@ import contextlib
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Optional, Union
 
 from ..errors import BadInputError
 from .atomic import (
     TMP_SUFFIX,
-    fault,
     fsync_dir,
     read_bytes,
     sha256,
-    target_mode,
+    stage_temp,
     write_atomic_unlocked,
 )
 from .journal import BACKUP_DIR, MANIFEST, Recovered, file_sha, list_backups, recover_locked, utc_stamp
@@ -316,25 +314,7 @@ def _report(result: RestoreResult, plans: list[_Plan]) -> None:
 
 def _stage_bytes(path: str, data: bytes, mode: Optional[int] = None) -> str:
     """A fsynced temp file beside ``path`` holding ``data`` (renamed over ``path`` later)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=TMP_SUFFIX, dir=directory)
-    except OSError as e:
-        raise OSError(e.errno, e.strerror, path) from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fault("write", path)
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, target_mode(path) if mode is None else mode)
-    except BaseException as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(e, OSError):
-            raise OSError(e.errno, e.strerror, path) from None
-        raise
-    return tmp
+    return stage_temp(path, data, mode, fsync_step=False)
 
 
 def _stage_original(root: str, bdir: str, relpath: str, entry: dict[str, Any]) -> str:
