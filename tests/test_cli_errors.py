@@ -123,3 +123,31 @@ def test_every_exception_class_derives_from_the_base():
                 if not issubclass(obj, LFTemplateExtError):
                     stray.append(f"{info.name}.{name}")
     assert not stray, stray
+
+
+def _tree(d: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def test_a_template_the_tokenizer_was_not_trained_with_is_exit_2_everywhere(tmp_path):
+    """llama3 on a Qwen2.5 dir: its <|eot_id|> is not in the vocabulary, so the model was not trained with it.
+
+    Before the one snapshot seam: `repair` 2, `check` 1 (suggesting the refused repair), `jinja`/`emit` 0 (and
+    `emit --engine vllm` wrote the file). Now every command refuses it the same way, before writing anything.
+    """
+    from harness import FIXTURES
+
+    model = tmp_path / "qwen-dir"
+    shutil.copytree(FIXTURES / "Qwen--Qwen2.5-1.5B-Instruct", model)
+    before = _tree(model)
+    for args in (
+        ("repair", str(model), "--template", "llama3"),
+        ("check", str(model), "--template", "llama3"),
+        ("jinja", "--template", "llama3", "--tokenizer", str(model)),
+        ("emit", str(model), "--engine", "vllm", "--template", "llama3"),
+    ):
+        proc = run(*args)
+        assert proc.returncode == 2, (args, proc.returncode, proc.stdout[-500:], proc.stderr[-2000:])
+        assert "<|eot_id|>" in proc.stderr and "not trained with this template" in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert _tree(model) == before

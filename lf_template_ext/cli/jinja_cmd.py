@@ -44,7 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..api import compile_jinja
+    from ..compiler import compile_spec
+    from ..lf import compat as lf_compat
     from ..modeldir.output import write_output
 
     if args.output and args.output != "-":
@@ -53,16 +54,9 @@ def run(args: argparse.Namespace) -> int:
         _check_output(args.output, args.force)
     resolved = resolve_template(args, model_dir=args.tokenizer)
     tokenizer = load_tokenizer(args.tokenizer, trust_remote_code=args.trust_remote_code)
-    o = resolved.options
-    text = compile_jinja(
-        resolved.template,
-        tokenizer,
-        default_system=o.default_system,
-        tool_format=o.tool_format,
-        enable_thinking=o.enable_thinking,
-        preserve_thinking=o.preserve_thinking,
-        mask_history=o.mask_history,
-    )
+    # the same compile as lf_template_ext.compile_jinja, refusing a template this tokenizer was not trained with
+    snap = lf_compat.snapshot(resolved.template, tokenizer, resolved.options, trained_with=args.tokenizer)
+    text = compile_spec(snap.spec, snap.facts)
     if args.output and args.output != "-":
         written = write_output(args.output, text.encode("utf-8"), force=args.force, tool="lf-template jinja --output")
         where = f"; backup: {written.backup.path}" if written.backup else ""

@@ -717,7 +717,7 @@ def build(
         kwargs = reference.kwargs
         frozen = None  # native training renders with the live date too (Llama-3.x date_string)
     else:
-        prepared = lf_compat.prepare(template, tokenizer, options)
+        prepared = lf_compat.snapshot(template, tokenizer, options, trained_with=model_dir).prepared
         reference = LFReference(prepared, chat_template_kwargs)
         stop_ids = lf_compat.stop_token_ids(prepared)
         kwargs = {}
