@@ -449,7 +449,7 @@ def _artifact_factory(args: argparse.Namespace, resolved: Any, engine: str, read
 
         snap = lf_compat.snapshot(resolved.template, tokenizer, resolved.options)  # build()'s, from LF's cache
         ctx = engines.EmitContext(snap, args.model_dir, inspect_dir(args.model_dir).name, tokenizer, resolved.cutoff_len)
-        text = given if given is not None else entry.emit(ctx)  # UnsupportedTemplateError: exit 3
+        text = given if given is not None else entry.emit_checked(ctx)[0]  # not expressible: exit 3
         return entry.side(  # type: ignore[misc]
             ctx, text, ready=ready, now=frozen, kwargs=kwargs, trust_remote_code=args.trust_remote_code
         )

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from .common import add_template_options, resolve_template
+from .common import add_serve_options, add_template_options, resolve_template
 
 HELP = "write the training-format template, stop ids and engine files into a model dir or GGUF (with a backup)"
 DESCRIPTION = """\
@@ -68,6 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-wait", action="store_true", help="fail (exit 2) instead of waiting when another lf-template run writes the dir"
     )
+    add_serve_options(parser)
     add_template_options(parser)
 
 
@@ -117,6 +118,7 @@ def _run_dir(args: argparse.Namespace, target: str, resolved) -> int:
         original_extra_tokens=record.get("extra_special_tokens"),
         trust_remote_code=args.trust_remote_code,
         base_model=record.get("model_name_or_path"),
+        serve_max_len=resolved.serve_max_len,
     )
     for note in plan.notes:
         print(f"note: {note}", file=sys.stderr)
