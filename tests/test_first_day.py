@@ -97,3 +97,111 @@ def test_lmdeploy_json_with_caveats_shows_them_everywhere(tmp_path):
     emitted = cli("emit", str(d), "--template", "qwen", "--engine", "lmdeploy", "--output", "-")
     assert emitted.returncode == 0, emitted.stderr
     assert "caveat: tools:" in emitted.stderr
+
+
+# -- finding 2: SERVING.md for a LoRA adapter dir ---------------------------------------------------------------
+
+
+def adapter_dir(tmp_path: Path, fixture: str, base: Path, name: str = "lora-sft") -> Path:
+    """An LF LoRA output dir as LF saves it: adapter_config.json (PEFT's keys) and the tokenizer files."""
+    d = tmp_path / name
+    d.mkdir()
+    for f in (FIXTURES / fixture).iterdir():
+        if f.is_file() and f.name != "LICENSE":
+            shutil.copy(f, d / f.name)
+    (d / "adapter_config.json").write_text(json.dumps({
+        "peft_type": "LORA", "base_model_name_or_path": str(base), "r": 8, "lora_alpha": 16,
+        "target_modules": ["q_proj", "v_proj"], "task_type": "CAUSAL_LM",
+    }))  # fmt: skip
+    return d
+
+
+def _section(text: str, title: str) -> str:
+    return text.split(f"## {title}")[1].split("\n## ")[0]
+
+
+def test_serving_md_for_a_lora_adapter_loads_the_base_with_each_engines_lora_option(tmp_path):
+    """Finding 2: every engine gets the base model plus its own LoRA mechanism (or "merge first")."""
+    base = model_dir(tmp_path, QWEN25, name="Qwen2.5-base", model_type="qwen2")
+    d = adapter_dir(tmp_path, QWEN25, base)
+    proc = cli("repair", str(d), "--template", "qwen", "--engines", "vllm,ollama,lmdeploy")
+    assert proc.returncode == 0, proc.stderr
+    text = (d / "SERVING.md").read_text()
+    assert "LoRA adapter dir" in text
+    assert f"vllm serve {base} --enable-lora --lora-modules lf={d}" in _section(text, "vLLM")
+    sglang = _section(text, "SGLang")
+    assert f"--model-path {base} --enable-lora" in sglang and f"--lora-paths lf={d}" in sglang
+    assert f"--model-path {d}" not in sglang
+    lmdeploy = _section(text, "LMDeploy")
+    assert f"api_server {base} --backend pytorch --adapters lf={d}" in lmdeploy
+    assert f"--chat-template {d / 'lmdeploy_chat_template.json'}" in lmdeploy and f"api_server {d}" not in lmdeploy
+    llama = _section(text, "llama.cpp")
+    assert f"convert_hf_to_gguf.py {base}" in llama and f"convert_lora_to_gguf.py {d} --base {base}" in llama
+    assert "--lora adapter.gguf" in llama and f"convert_hf_to_gguf.py {d}" not in llama
+    modelfile = (d / "Modelfile").read_text().splitlines()
+    assert f"FROM {base}" in modelfile and "ADAPTER ." in modelfile
+    # a template LMDeploy's JSON cannot express: merge first (its `--chat-template hf` would be the base's)
+    lbase = model_dir(tmp_path, LLAMA31, name="Llama-base")
+    ld = adapter_dir(tmp_path, LLAMA31, lbase, name="llama-lora")
+    proc = cli("repair", str(ld), "--template", "llama3", "--engines", "vllm,lmdeploy")
+    assert proc.returncode == 0, proc.stderr
+    lmdeploy = _section((ld / "SERVING.md").read_text(), "LMDeploy")
+    assert "Merge first" in lmdeploy and "api_server" not in lmdeploy
+
+
+# -- findings 5, 7, 10: Modelfile FROM, context length, SERVING.md as the dir is ----------------------------------
+
+
+def test_emit_modelfile_elsewhere_points_from_at_the_model_dir(tmp_path):
+    """Finding 5: `emit --output out/Modelfile` writes FROM <absolute model dir>; the printed hint works from
+    anywhere (it changes into the Modelfile's dir, whose FROM is absolute)."""
+    d = model_dir(tmp_path, QWEN25, model_type="qwen2")
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = cli("emit", "merged", "--template", "qwen", "--engine", "ollama", "--output", "out/Modelfile", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert f"FROM {d}" in (out / "Modelfile").read_text().splitlines()
+    assert f"serve: cd {out} && ollama create my-model -f Modelfile" in proc.stdout
+
+
+def test_serving_context_is_not_capped_at_cutoff_len_unless_asked(tmp_path):
+    """Finding 7: training's cutoff_len is explained, never used as --max-model-len / -c / num_ctx; an
+    explicit --max-model-len (or template_ext_serve_max_len) is."""
+    d = model_dir(tmp_path, LLAMA31)
+    (d / "lf_template_ext.json").write_text(json.dumps({"template": "llama3", "options": {}, "cutoff_len": 512}))
+    proc = cli("repair", str(d), "--engines", "vllm,ollama")
+    assert proc.returncode == 0, proc.stderr
+    text = (d / "SERVING.md").read_text()
+    assert "--max-model-len" not in text.replace("--max-model-len N", "") and " -c " not in text
+    assert "--context-length" not in text and "PARAMETER num_ctx" not in (d / "Modelfile").read_text()
+    assert "`cutoff_len: 512` only truncated training samples" in text
+    yaml_path = tmp_path / "train.yaml"
+    yaml_path.write_text("template: llama3\ncutoff_len: 512\ntemplate_ext_serve_max_len: 8192\n")
+    proc = cli("repair", str(d), "--config", str(yaml_path), "--engines", "vllm,ollama")
+    assert proc.returncode == 0, proc.stderr
+    text = (d / "SERVING.md").read_text()
+    assert "--max-model-len 8192" in text and "-c 8192" in text and "--context-length 8192" in text
+    assert "PARAMETER num_ctx 8192" in (d / "Modelfile").read_text()
+    proc = cli("emit", str(d), "--template", "llama3", "--engine", "ollama", "--max-model-len", "16384", "--output", "-")
+    assert proc.returncode == 0 and "PARAMETER num_ctx 16384" in proc.stdout
+
+
+def test_emit_regenerates_serving_md_and_report_and_thinking_only_for_reasoning(tmp_path):
+    """Finding 10: `emit` into a repaired dir regenerates SERVING.md and alignment_report.json (the Modelfile
+    is then recommended and reported); "Thinking on/off" only for reasoning templates; LMDeploy's HF-template
+    command carries `--chat-template hf`."""
+    d = model_dir(tmp_path, LLAMA31)
+    assert cli("repair", str(d), "--template", "llama3").returncode == 0
+    before = (d / "SERVING.md").read_text()
+    assert "Run `lf-template emit" in _section(before, "Ollama")
+    assert "Thinking on/off" not in before
+    assert f"lmdeploy serve api_server {d} --chat-template hf" in before
+    proc = cli("emit", str(d), "--template", "llama3", "--engine", "ollama")
+    assert proc.returncode == 0, proc.stderr
+    after = (d / "SERVING.md").read_text()
+    assert f"cd {d} && ollama create my-model -f Modelfile" in _section(after, "Ollama")
+    report = json.loads((d / "alignment_report.json").read_text())
+    assert report["engines"]["ollama"]["present"] is True and report["summary"]["differs"] == 0
+    q = model_dir(tmp_path, QWEN3, name="qwen3-merged", model_type="qwen3")
+    assert cli("repair", str(q), "--template", "qwen3").returncode == 0
+    assert "Thinking on/off per request" in (q / "SERVING.md").read_text()
