@@ -205,3 +205,27 @@ def test_emit_regenerates_serving_md_and_report_and_thinking_only_for_reasoning(
     q = model_dir(tmp_path, QWEN3, name="qwen3-merged", model_type="qwen3")
     assert cli("repair", str(q), "--template", "qwen3").returncode == 0
     assert "Thinking on/off per request" in (q / "SERVING.md").read_text()
+
+
+# -- finding 6: --dataset FILE without a dataset_info.json entry --------------------------------------------------
+
+
+def test_dataset_file_columns_come_from_every_row_and_unreadable_rows_fail(tmp_path):
+    """Finding 6: a first row without `system` no longer drops the column for the whole file (the mapping is
+    printed), and a row LF cannot encode makes the check fail unless --allow-skipped."""
+    d = model_dir(tmp_path, QWEN25, model_type="qwen2")
+    assert cli("repair", str(d), "--template", "qwen").returncode == 0
+    turn = [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}]
+    rows = [{"conversations": turn}, {"system": "You are terse.", "conversations": turn}]
+    data = tmp_path / "my_sft.json"
+    data.write_text(json.dumps(rows))
+    proc = cli("check", str(d), "--template", "qwen", "--dataset", str(data))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert '"columns": {"messages": "conversations", "system": "system"}' in proc.stderr  # the mapping, printed
+    data.write_text(json.dumps(rows + [{"conversations": [{"from": "human", "value": 5}, turn[1]]}]))
+    proc = cli("check", str(d), "--template", "qwen", "--dataset", str(data), "--report", str(tmp_path / "r.json"))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "1 row(s) LF cannot read or encode" in proc.stdout and "--allow-skipped" in proc.stdout
+    assert json.loads((tmp_path / "r.json").read_text())["dataset"]["unreadable"] == 1
+    allowed = cli("check", str(d), "--template", "qwen", "--dataset", str(data), "--allow-skipped")
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
