@@ -229,3 +229,22 @@ def test_dataset_file_columns_come_from_every_row_and_unreadable_rows_fail(tmp_p
     assert json.loads((tmp_path / "r.json").read_text())["dataset"]["unreadable"] == 1
     allowed = cli("check", str(d), "--template", "qwen", "--dataset", str(data), "--allow-skipped")
     assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+
+
+# -- finding 11: the smaller ones --------------------------------------------------------------------------------
+
+
+def test_dry_run_prints_a_short_summary_and_jinja_output_names_missed_stop_ids(tmp_path):
+    """Finding 11: `repair --dry-run` says what would change in a few lines (the template is not printed);
+    `jinja --output` names the stop ids `vllm serve --chat-template` alone would miss (Llama-3.1's 128008)."""
+    d = model_dir(tmp_path, LLAMA31)
+    proc = cli("repair", str(d), "--template", "llama3", "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"would change 5 file(s) in {d}:" and lines[-1].startswith("nothing written")
+    assert len(lines) == 7 and "  modify  tokenizer_config.json (+" in proc.stdout
+    assert not (d / "SERVING.md").exists()
+    out = tmp_path / "llama3_lf.jinja"
+    proc = cli("jinja", "--template", "llama3", "--tokenizer", str(d), "--output", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "misses [128008]" in proc.stderr and '"stop_token_ids": [128008]' in proc.stderr
