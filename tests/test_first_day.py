@@ -7,6 +7,7 @@ Each test names the finding of the issue it keeps fixed. Real inputs only: the f
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,20 @@ QWEN3 = "Qwen--Qwen3-4B"
 
 def cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "lf_template_ext.cli.main", *args], capture_output=True, text=True, cwd=cwd)
+
+
+EXAMPLES = REPO / "docs" / "serving-examples"
+
+
+def same_as_example(serving: Path, name: str, tmp_path: Path) -> None:
+    """docs/serving-examples/NAME is this SERVING.md with the test's temporary paths written as /models
+    (`LF_TEMPLATE_EXT_WRITE_EXAMPLES=1 pytest tests/test_first_day.py` rewrites them)."""
+    text = serving.read_text(encoding="utf-8").replace(str(tmp_path), "/models")
+    path = EXAMPLES / name
+    if os.environ.get("LF_TEMPLATE_EXT_WRITE_EXAMPLES") == "1":
+        EXAMPLES.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert path.read_text(encoding="utf-8") == text, f"{path} is stale: rerun with LF_TEMPLATE_EXT_WRITE_EXAMPLES=1"
 
 
 def model_dir(tmp_path: Path, fixture: str, name: str = "merged", model_type: str = "llama") -> Path:
@@ -140,6 +155,7 @@ def test_serving_md_for_a_lora_adapter_loads_the_base_with_each_engines_lora_opt
     assert "--lora adapter.gguf" in llama and f"convert_hf_to_gguf.py {d}" not in llama
     modelfile = (d / "Modelfile").read_text().splitlines()
     assert f"FROM {base}" in modelfile and "ADAPTER ." in modelfile
+    same_as_example(d / "SERVING.md", "lora-adapter-qwen.md", tmp_path)
     # a template LMDeploy's JSON cannot express: merge first (its `--chat-template hf` would be the base's)
     lbase = model_dir(tmp_path, LLAMA31, name="Llama-base")
     ld = adapter_dir(tmp_path, LLAMA31, lbase, name="llama-lora")
@@ -202,9 +218,11 @@ def test_emit_regenerates_serving_md_and_report_and_thinking_only_for_reasoning(
     assert f"cd {d} && ollama create my-model -f Modelfile" in _section(after, "Ollama")
     report = json.loads((d / "alignment_report.json").read_text())
     assert report["engines"]["ollama"]["present"] is True and report["summary"]["differs"] == 0
+    same_as_example(d / "SERVING.md", "merged-llama3.md", tmp_path)
     q = model_dir(tmp_path, QWEN3, name="qwen3-merged", model_type="qwen3")
     assert cli("repair", str(q), "--template", "qwen3").returncode == 0
     assert "Thinking on/off per request" in (q / "SERVING.md").read_text()
+    same_as_example(q / "SERVING.md", "merged-qwen3.md", tmp_path)
 
 
 # -- finding 6: --dataset FILE without a dataset_info.json entry --------------------------------------------------
