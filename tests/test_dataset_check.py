@@ -204,8 +204,10 @@ def test_native_mode_reports_samples_the_template_refuses(tmp_path, capsys):
     path = tmp_path / "g.json"
     path.write_text(json.dumps(rows))
     code, report = check_json(capsys, str(gemma), "--template", "native", "--dataset", str(path))
-    assert code == 0  # nothing differs: the refused sample is not trained at all
+    assert code == 1  # nothing differs, but a sample training cannot encode fails the check (issue 16)
     assert statuses(report, "g.json")["unsupported"] == [1]
+    code, report = check_json(capsys, str(gemma), "--template", "native", "--dataset", str(path), "--allow-skipped")
+    assert code == 0
     (case,) = report["cases"]
     assert "System role not supported" in case["reason"]
 

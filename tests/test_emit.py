@@ -43,7 +43,7 @@ def test_emit_into_the_model_dir_is_journaled(qwen3_dir):
     assert proc.returncode == 0, proc.stderr
     modelfile = (qwen3_dir / "Modelfile").read_text()
     assert 'TEMPLATE """' in modelfile and 'PARAMETER stop "<|im_end|>"' in modelfile
-    assert "PARAMETER num_ctx 8192" in modelfile  # from the training record's cutoff_len, not LF's 4096
+    assert "PARAMETER num_ctx" not in modelfile  # cutoff_len is no serving limit (issue 16)
     assert list((qwen3_dir / ".lf-template-backups").iterdir())
     again = cli("emit", str(qwen3_dir), "--engine", "ollama")
     assert again.returncode == 0 and "already up to date" in again.stdout

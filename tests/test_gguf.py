@@ -139,3 +139,37 @@ def test_full_disk_is_refused_before_writing(tmp_path):
         assert sorted(os.listdir(mnt)) == ["tiny.gguf"]
     finally:
         subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_stop_ids_are_written_as_the_docs_promise(tmp_path):
+    """Issue 16, finding 9: a GGUF without eot / eos-list keys gets both (docs/cli.md: "eos/eot ids"): Llama-3.1's
+    <|eot_id|> as eot and [128009, 128008] as the list; the metadata is read once by our own walk of the file
+    (the vocabulary is not parsed twice), and the tensor data is copied byte for byte."""
+    import gguf
+
+    llama = FIXTURES / "meta-llama--Meta-Llama-3.1-8B-Instruct"
+    tok = fixture_tokenizer("meta-llama--Meta-Llama-3.1-8B-Instruct")
+    path = tmp_path / "llama.gguf"
+    w = gguf.GGUFWriter(str(path), arch="llama")
+    w.add_block_count(1)
+    w.add_tokenizer_model("gpt2")
+    w.add_token_list(tok.convert_ids_to_tokens(list(range(len(tok)))))
+    w.add_bos_token_id(tok.bos_token_id)
+    w.add_eos_token_id(128009)
+    w.add_add_bos_token(True)
+    w.add_chat_template(tok.chat_template)
+    w.add_tensor("token_embd.weight", np.arange(32, dtype=np.float32).reshape(4, 8))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    before = tensor_bytes(path)
+    proc = cli("repair", str(path), "--template", "llama3", "--tokenizer", str(llama))
+    assert proc.returncode == 0, proc.stderr
+    meta = read_meta(path)
+    assert meta["tokenizer.ggml.eot_token_id"] == 128009
+    assert meta["tokenizer.ggml.eos_token_ids"] == [128009, 128008]
+    assert meta["tokenizer.ggml.add_bos_token"] is False
+    assert tensor_bytes(path) == before
+    reader = gguf.GGUFReader(str(path))  # llama.cpp's own library reads the rewritten file
+    assert reader.get_field("tokenizer.ggml.eos_token_ids").contents() == [128009, 128008]

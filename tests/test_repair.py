@@ -97,7 +97,7 @@ def test_repair_writes_both_template_files_and_is_idempotent(llama_dir):
 
 def test_dry_run_prints_a_diff_and_writes_nothing(llama_dir):
     state = snapshot(llama_dir)
-    proc = cli("repair", str(llama_dir), "--template", "llama3", "--dry-run")
+    proc = cli("repair", str(llama_dir), "--template", "llama3", "--dry-run", "--diff")
     assert proc.returncode == 0
     assert "--- a/generation_config.json" in proc.stdout and "+++ b/generation_config.json" in proc.stdout
     assert "+++ b/chat_template.jinja" in proc.stdout and "--- /dev/null" in proc.stdout

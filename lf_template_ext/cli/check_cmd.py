@@ -86,6 +86,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--dataset-dir", metavar="DIR", help="LF's dataset_dir holding dataset_info.json (default: ./data)")
     g.add_argument("--max-samples", type=_positive, metavar="N", help="check the first N rows of each dataset (LF's max_samples)")
     g.add_argument("--workers", type=_positive, default=1, metavar="K", help="processes to check with (default 1)")
+    g.add_argument(
+        "--allow-skipped",
+        action="store_true",
+        help="exit 0 even when some rows cannot be read or encoded by LF (listed as unsupported); by default they "
+        "make the check fail (exit 1): training fails on them or loses them",
+    )
     g.add_argument("--batch-size", type=_positive, default=128, metavar="B", help=argparse.SUPPRESS)
     g.add_argument(
         "--engine",
@@ -360,7 +366,7 @@ def _run_samples(args: argparse.Namespace, resolved: Any, engines: list[str]) ->
             data["artifact"] = {"engine": artifact, "file": args.artifact or engine.artifact, "text": engine.text}
     else:
         data["endpoint"] = endpoint.url if endpoint is not None else None
-    code = dc.exit_code(agg, args.strict, missing)
+    code = dc.exit_code(agg, args.strict, missing, allow_skipped=args.allow_skipped)
     if args.report:
         write_text_atomic(args.report, dump(data) + "\n")
     if args.json:
@@ -384,10 +390,17 @@ def _run_samples(args: argparse.Namespace, resolved: Any, engines: list[str]) ->
         )
     if check_stops:
         _print_stop_ids(setup.stop_ids, setup.engine_stop_ids, missing)
+    if agg.unreadable:
+        print(
+            f"{agg.unreadable} row(s) LF cannot read or encode (unsupported above): "
+            + ("allowed by --allow-skipped" if args.allow_skipped else "the check fails; fix them, or pass --allow-skipped")
+        )
     if args.report:
         print(f"report: {args.report}")
     if code == 0:
         verdict(True, "engines render what training saw" + ("" if probe else " for every sample"))
+    elif not agg.counts["differs"] and not missing and not (args.strict and agg.counts["boundary_only"]):
+        verdict(False, "rows LF cannot read or encode: see the unsupported samples above (--allow-skipped accepts them)")
     elif resolved.template == "native" or endpoint is not None:
         verdict(False, "see the kinds of difference above")
     elif artifact is not None:
@@ -449,7 +462,7 @@ def _artifact_factory(args: argparse.Namespace, resolved: Any, engine: str, read
 
         snap = lf_compat.snapshot(resolved.template, tokenizer, resolved.options)  # build()'s, from LF's cache
         ctx = engines.EmitContext(snap, args.model_dir, inspect_dir(args.model_dir).name, tokenizer, resolved.cutoff_len)
-        text = given if given is not None else entry.emit(ctx)  # UnsupportedTemplateError: exit 3
+        text = given if given is not None else entry.emit_checked(ctx)[0]  # not expressible: exit 3
         return entry.side(  # type: ignore[misc]
             ctx, text, ready=ready, now=frozen, kwargs=kwargs, trust_remote_code=args.trust_remote_code
         )

@@ -46,8 +46,24 @@ def add_template_options(parser: argparse.ArgumentParser) -> None:
 TEMPLATE_KEYS = ("template", *OPTION_KEYS)
 
 
+def add_serve_options(parser: argparse.ArgumentParser) -> None:
+    """``--max-model-len N``: the serving context written into SERVING.md and the Modelfile (none by default)."""
+    parser.add_argument(
+        "--max-model-len",
+        type=int,
+        metavar="N",
+        default=argparse.SUPPRESS,
+        help="serve with this context length (vLLM --max-model-len, SGLang --context-length, LMDeploy --session-len, "
+        "llama.cpp -c, Ollama num_ctx); default: none, the model's own. Training's cutoff_len is not used: it "
+        "only truncated training samples (YAML: template_ext_serve_max_len)",
+    )
+
+
 def given_template_flags(args: argparse.Namespace) -> dict[str, Any]:
-    return {key: getattr(args, key) for key in TEMPLATE_KEYS if hasattr(args, key)}
+    given = {key: getattr(args, key) for key in TEMPLATE_KEYS if hasattr(args, key)}
+    if hasattr(args, "max_model_len"):
+        given["template_ext_serve_max_len"] = args.max_model_len
+    return given
 
 
 def resolve_template(args: argparse.Namespace, model_dir: Optional[str]) -> Resolved:

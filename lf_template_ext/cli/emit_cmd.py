@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any, Optional
 
 from ..workflows.engines import ENGINES
-from .common import add_template_options, resolve_template
+from .common import add_serve_options, add_template_options, resolve_template
 
 HELP = "write one engine's file: vLLM --chat-template, Ollama Modelfile, LMDeploy JSON, GGUF metadata"
 DESCRIPTION = """\
@@ -15,17 +16,20 @@ Write the file one engine needs to render the training format, without touching 
 
   vllm      the compiled Jinja template, for `vllm serve --chat-template FILE` (also SGLang, llama-server
             --chat-template-file)                                          default: MODEL_DIR/chat_template.jinja
-  ollama    a Modelfile whose TEMPLATE (Go text/template) renders LF's format, with stop parameters and
-            num_ctx from the training cutoff_len                           default: MODEL_DIR/Modelfile
+  ollama    a Modelfile whose TEMPLATE (Go text/template) renders LF's format, with stop parameters
+            (num_ctx only with --max-model-len); FROM is MODEL_DIR (`.` when the Modelfile is in it; a LoRA
+            adapter dir: FROM its base model + ADAPTER)                    default: MODEL_DIR/Modelfile
   lmdeploy  a ChatTemplateConfig JSON for `lmdeploy serve api_server --chat-template FILE`, when LMDeploy's
-            format can express the template (exit 3 with the reason otherwise)
+            format can express the template, system prompts included (exit 3 with the reason otherwise,
+            e.g. llama3: serve with `--chat-template hf`); what it still drops is printed as caveats
                                                                            default: MODEL_DIR/lmdeploy_chat_template.json
   gguf      the GGUF metadata a repaired GGUF gets (JSON: tokenizer.chat_template, eos, add_bos_token);
             apply it with `lf-template repair model.gguf`                  default: stdout
 
 Files in MODEL_DIR (or, with --output, in any model dir) are written through the journal, with a backup
 (undo with `lf-template restore`); the model's own files (tokenizer_config.json, config.json, weights) are
-refused as --output. Elsewhere --output is written atomically and an existing file without the
+refused as --output. A dir that has a SERVING.md (a repaired one) gets SERVING.md and alignment_report.json
+regenerated in the same transaction, so they name the file just written. Elsewhere --output is written atomically and an existing file without the
 lf-template-ext header (the Jinja template and the Modelfile carry one; the JSON outputs cannot) is refused
 unless --force. `--output -` prints.
 
@@ -49,6 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-wait", action="store_true", help="fail (exit 2) instead of waiting when another lf-template run writes the dir"
     )
+    add_serve_options(parser)
     add_template_options(parser)
 
 
@@ -72,21 +77,61 @@ def run(args: argparse.Namespace) -> int:
     engine = engines.get(args.engine)
     tokenizer = load_tokenizer(args.model_dir, trust_remote_code=args.trust_remote_code)
     snap = lf_compat.snapshot(resolved.template, tokenizer, resolved.options, trained_with=args.model_dir)
-    text = engine.emit(engines.EmitContext(snap, args.model_dir, info.name, tokenizer, resolved.cutoff_len))
+    output = args.output or DEFAULT_FILES[args.engine]
+    into_dir = args.output is None and os.path.dirname(output) == ""
+    out_dir = args.model_dir if into_dir or output == "-" else os.path.dirname(os.path.abspath(output))
+    ctx = _context(args, info, snap, tokenizer, resolved, out_dir)
+    text, verdict = engine.emit_checked(ctx)  # not expressible: UnsupportedTemplateError, exit 3
+    for caveat in verdict.caveats:
+        print(f"caveat: {caveat}", file=sys.stderr)
     if args.engine == "lmdeploy":
         name_warning = engines.lmdeploy_name_warning(info.name)
         if name_warning:
             warn(name_warning)
-    output = args.output or DEFAULT_FILES[args.engine]
     if output == "-":
         sys.stdout.write(text)
         return 0
-    written = os.path.abspath(os.path.join(args.model_dir, output) if os.path.dirname(output) == "" and args.output is None else output)
-    code = _write(args, output, text)
+    written = os.path.abspath(os.path.join(args.model_dir, output) if into_dir else output)
+    docs = _docs(ctx, resolved, args.engine, written)
+    code = _write(args, output, text, docs)
     hint = _serve_hint(args.engine, os.path.abspath(args.model_dir), written)
     if hint:
         print(hint)
     return code
+
+
+def _context(args: argparse.Namespace, info: Any, snap: Any, tokenizer: Any, resolved: Any, out_dir: str) -> Any:
+    from ..modeldir.record import read_record
+    from ..workflows import engines
+    from ..workflows.repair import adapter_base_model
+
+    base = None
+    if info.is_adapter:
+        base = (read_record(args.model_dir) or {}).get("model_name_or_path") or adapter_base_model(args.model_dir)
+    return engines.EmitContext(
+        snap, args.model_dir, info.name, tokenizer, resolved.cutoff_len, serve_max_len=resolved.serve_max_len,
+        is_adapter=info.is_adapter, base_model=base, output_dir=out_dir,
+    )  # fmt: skip
+
+
+def _docs(ctx: Any, resolved: Any, engine: str, written: str) -> dict[str, bytes]:
+    """SERVING.md and alignment_report.json of a repaired dir (it has a SERVING.md), regenerated for the dir
+    with the file just emitted; nothing for a file written elsewhere or a dir never repaired."""
+    from ..compiler import compile_spec
+    from ..modeldir.files import read_chat_template
+    from ..workflows import engines
+    from ..workflows.repair import SERVING_FILE, dir_docs
+
+    model_dir = os.path.abspath(ctx.model_dir)
+    if os.path.dirname(written) != model_dir or not os.path.isfile(os.path.join(model_dir, SERVING_FILE)):
+        return {}
+    jinja, _ = read_chat_template(ctx.model_dir)
+    mode = "fix" if jinja == compile_spec(ctx.snapshot.spec, ctx.snapshot.facts) else "keep-native"
+    this = {engine} if os.path.basename(written) == engines.ENGINES[engine].filename else set()
+    files, _report = dir_docs(
+        ctx, resolved.template, resolved.options, jinja, engines.verdicts(ctx), this, [], mode=mode
+    )
+    return files
 
 
 def _serve_hint(engine: str, model_dir: str, path: str) -> str:
@@ -142,16 +187,16 @@ def _check_output(output: str, force: bool = False) -> None:
         )
 
 
-def _write(args: argparse.Namespace, output: str, text: str) -> int:
+def _write(args: argparse.Namespace, output: str, text: str, docs: Optional[dict[str, bytes]] = None) -> int:
     from ..modeldir.output import write_output
 
     tool = f"lf-template emit --engine {args.engine}"
     if os.path.dirname(output) == "" and args.output is None:  # default: a file inside MODEL_DIR
         path = os.path.join(args.model_dir, output)
-        written = write_output(path, text.encode("utf-8"), force=args.force, tool=tool, in_model_dir=True)
+        written = write_output(path, text.encode("utf-8"), force=args.force, tool=tool, in_model_dir=True, extra=docs)
     else:
         path = output
-        written = write_output(path, text.encode("utf-8"), force=args.force, tool=tool)
+        written = write_output(path, text.encode("utf-8"), force=args.force, tool=tool, extra=docs)
     if written.unchanged:
         print(f"{path} is already up to date")
     elif written.backup is not None:

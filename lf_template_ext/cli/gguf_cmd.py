@@ -17,6 +17,11 @@ def _gguf_tokenizer(path: str, args: argparse.Namespace) -> Any:
         return load_tokenizer(args.tokenizer, trust_remote_code=args.trust_remote_code)
     from transformers import AutoTokenizer
 
+    print(
+        "building a tokenizer from the GGUF's own vocabulary (transformers converts it: tens of seconds for a 128k "
+        "vocabulary); --tokenizer DIR with the HF tokenizer it was converted from is faster",
+        file=sys.stderr,
+    )
     try:
         return AutoTokenizer.from_pretrained(os.path.dirname(os.path.abspath(path)), gguf_file=os.path.basename(path))
     except Exception as e:  # architecture transformers cannot read from GGUF, missing vocab, ...
@@ -30,10 +35,10 @@ def _gguf_tokenizer(path: str, args: argparse.Namespace) -> Any:
 def repair_gguf_cli(args: argparse.Namespace) -> int:
     from ..compiler import compile_spec
     from ..lf import compat as lf_compat
-    from ..modeldir.gguf import CHAT_TEMPLATE, apply_gguf, open_reader, plan_gguf
+    from ..modeldir.gguf import CHAT_TEMPLATE, apply_gguf, plan_gguf, read_meta
 
     path = args.target
-    open_reader(path)  # truncated/foreign file: bad input before LF loads
+    meta = read_meta(path)  # the one read of the metadata; truncated/foreign file: bad input before LF loads
     record_dir = args.tokenizer or os.path.dirname(os.path.abspath(path))
     resolved = resolve_template(args, model_dir=record_dir)
     if (args.mode or "fix") != "fix":
@@ -43,7 +48,7 @@ def repair_gguf_cli(args: argparse.Namespace) -> int:
     prepared = snap.prepared
     jinja = compile_spec(snap.spec, snap.facts)
     stop_ids = list(snap.stop_ids)
-    plan = plan_gguf(path, jinja, prepared.tokenizer.eos_token_id, stop_ids, tokenizer=prepared.tokenizer)
+    plan = plan_gguf(path, jinja, prepared.tokenizer.eos_token_id, stop_ids, tokenizer=prepared.tokenizer, meta=meta)
     for note in plan.notes:
         print(f"note: {note}", file=sys.stderr)
     changed = plan.changed

@@ -62,6 +62,26 @@ def run(args: argparse.Namespace) -> int:
         where = f"; backup: {written.backup.path}" if written.backup else ""
         state = "already up to date" if written.unchanged else "wrote"
         print(f"{state} {args.output} ({len(text)} chars, LF template {resolved.template!r}{where})", file=sys.stderr)
+        _stop_note(args.tokenizer, tokenizer, resolved)
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _stop_note(directory: str, tokenizer: object, resolved: object) -> None:
+    """The template's stop ids that `vllm serve --chat-template FILE` alone does not stop on (it stops on the
+    dir's tokenizer eos and generation_config.json eos): Llama-3.1's <|eom_id|> 128008, for example."""
+    from ..lf import compat as lf_compat
+    from ..model.stops import missing_ids
+    from ..modeldir.files import engine_stop_ids
+
+    snap = lf_compat.snapshot(resolved.template, tokenizer, resolved.options)  # type: ignore[attr-defined]
+    engine = engine_stop_ids(directory, tokenizer, strict=False)
+    missing = missing_ids(snap.stop_ids, engine)
+    if missing:
+        print(
+            f"note: the template stops on {list(snap.stop_ids)}; `vllm serve --chat-template` with {directory} stops on "
+            f"{engine} only and misses {missing}: run `lf-template repair {directory}` and add `--generation-config "
+            f"{directory}`, or send \"stop_token_ids\": {missing} with each request",
+            file=sys.stderr,
+        )

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
-from .common import add_template_options, resolve_template
+from .common import add_serve_options, add_template_options, resolve_template
 
 HELP = "write the training-format template, stop ids and engine files into a model dir or GGUF (with a backup)"
 DESCRIPTION = """\
@@ -22,7 +23,8 @@ the shared blobs stay untouched). Running it again changes nothing and says so. 
 rolled back by the next run or by `lf-template restore`.
 
 examples:
-  lf-template repair ./merged --template llama3 --dry-run      # unified diff, nothing written
+  lf-template repair ./merged --template llama3 --dry-run      # what would change, nothing written
+  lf-template repair ./merged --template llama3 --dry-run --diff   # the same as a unified diff
   lf-template repair ./merged --template llama3
   lf-template repair ./merged --config train.yaml --engines vllm,ollama,lmdeploy
   lf-template repair ./merged --template qwen3 --mode keep-native   # leave the template, report the mismatch
@@ -57,7 +59,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="fix (default): write the compiled template; keep-native: keep the model's template, still align "
         "stop ids and write the report",
     )
-    parser.add_argument("--dry-run", action="store_true", help="print a unified diff of what would change; write nothing")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print which files would change and how much; write nothing"
+    )
+    parser.add_argument("--diff", action="store_true", help="with --dry-run: print the unified diff of every change")
     parser.add_argument(
         "--tokenizer",
         metavar="DIR",
@@ -68,6 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-wait", action="store_true", help="fail (exit 2) instead of waiting when another lf-template run writes the dir"
     )
+    add_serve_options(parser)
     add_template_options(parser)
 
 
@@ -118,13 +124,18 @@ def _run_dir(args: argparse.Namespace, target: str, resolved) -> int:
         original_extra_tokens=record.get("extra_special_tokens"),
         trust_remote_code=args.trust_remote_code,
         base_model=record.get("model_name_or_path"),
+        serve_max_len=resolved.serve_max_len,
     )
     for note in plan.notes:
         print(f"note: {note}", file=sys.stderr)
     txn = stage_plan(plan)
     if args.dry_run:
-        diff = txn.diff()
-        sys.stdout.write(diff if diff else f"nothing to change: {target} already serves LF template {resolved.template!r}\n")
+        if not txn.changes:
+            print(f"nothing to change: {target} already serves LF template {resolved.template!r}")
+        elif getattr(args, "diff", False):
+            sys.stdout.write(txn.diff())
+        else:
+            _print_summary(txn, target)
         return 0
     backup = txn.commit()
     if backup is None:
@@ -137,6 +148,28 @@ def _run_dir(args: argparse.Namespace, target: str, resolved) -> int:
     print("alignment after repair:")
     print_report(plan.report, verbose=False)
     return 0
+
+
+def _print_summary(txn: Any, target: str) -> None:
+    """``--dry-run``: one line per file (``--diff`` shows the diff itself)."""
+    import difflib
+
+    print(f"would change {len(txn.changes)} file(s) in {target}:")
+    for c in txn.changes:
+        if c.before is None or c.after is None:
+            size = len(c.after if c.after is not None else c.before or b"")
+            print(f"  {c.kind:7s} {c.relpath} ({size} bytes)")
+            continue
+        try:
+            a, b = c.before.decode("utf-8").splitlines(), c.after.decode("utf-8").splitlines()
+        except UnicodeDecodeError:
+            print(f"  {c.kind:7s} {c.relpath} (binary, {len(c.before)} -> {len(c.after)} bytes)")
+            continue
+        diff = list(difflib.unified_diff(a, b, lineterm="", n=0))
+        plus = sum(1 for line in diff if line.startswith("+") and not line.startswith("+++"))
+        minus = sum(1 for line in diff if line.startswith("-") and not line.startswith("---"))
+        print(f"  {c.kind:7s} {c.relpath} (+{plus} -{minus} lines)")
+    print("nothing written (--diff shows the changes; run without --dry-run to apply them, with a backup)")
 
 
 def _run_gguf(args: argparse.Namespace) -> int:

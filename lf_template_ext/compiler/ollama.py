@@ -20,8 +20,8 @@ What the template does, and why:
   the rule (``{{ template "<message>" . }}`` of an undefined template is an execution error whose
   text Ollama returns). That includes Ollama's own context truncation (``server/prompt.go``
   ``chatPrompt`` drops whole messages from the front and may then start at an assistant turn):
-  ``num_ctx`` is set to LF's ``cutoff_len`` so that only conversations longer than anything the model
-  was trained on are refused.
+  ``num_ctx`` is written only when asked for (``--max-model-len`` / ``template_ext_serve_max_len``);
+  Ollama's own default context applies otherwise.
 * **Final assistant message.** Rendered closed, exactly as LF trained it (the same as the compiled
   Jinja with ``add_generation_prompt=False``); Ollama's "prefill" (continuing a final assistant
   message) is therefore not offered.
@@ -371,12 +371,14 @@ def modelfile(
     cutoff_len: int | None,
     jinja_may_take_over: bool,
     engine_adds_bos: bool = False,
+    adapter: str | None = None,
 ) -> str:
     """A complete Ollama Modelfile for a model fine-tuned with LF template ``spec``.
 
     ``stop_words``: pass :func:`default_stop_words` (eos first, then LF's stop words); they are
-    written one ``PARAMETER stop`` each, deduplicated, in that order. ``cutoff_len``: LF's training
-    length, written as ``num_ctx`` (LF's own export hard-codes 4096). ``jinja_may_take_over``: the
+    written one ``PARAMETER stop`` each, deduplicated, in that order. ``cutoff_len``: the serving context
+    asked for, written as ``num_ctx`` (``None``: no ``num_ctx`` line; training's cutoff_len is not a
+    serving limit). ``adapter``: a LoRA adapter dir for an ``ADAPTER`` line (``from_`` is then the base). ``jinja_may_take_over``: the
     GGUF carries a ``tokenizer.chat_template``; Ollama >= 0.30 may then prefer it over this TEMPLATE
     (``server/images.go::shouldPreferChatTemplate``), which a comment explains.
     """
@@ -390,6 +392,10 @@ def modelfile(
     if from_.strip() != from_ or '"' in from_ or "\n" in from_:
         raise UnsupportedTemplateError(spec.name, f"FROM path {from_!r} cannot be written in a Modelfile", "modelfile")
     lines.append(f"FROM {from_}")
+    if adapter is not None:
+        if adapter.strip() != adapter or '"' in adapter or "\n" in adapter:
+            raise UnsupportedTemplateError(spec.name, f"ADAPTER path {adapter!r} cannot be written in a Modelfile", "modelfile")
+        lines.append(f"ADAPTER {adapter}")
     lines.append('TEMPLATE """' + tpl.text + '"""')
     lines.append(
         "# No SYSTEM line: the TEMPLATE applies LF's default system itself, also for an empty system message "
@@ -400,7 +406,10 @@ def modelfile(
     if cutoff_len:
         lines.append(f"PARAMETER num_ctx {int(cutoff_len)}")
     else:
-        lines.append("# num_ctx not set: LF's training cutoff_len is unknown (LF's own export writes 4096).")
+        lines.append(
+            "# num_ctx not set: Ollama's default context applies (set one with `lf-template emit --max-model-len N`; "
+            "training's cutoff_len only truncated training samples)."
+        )
     parser = ollama_parser(spec)
     if parser:
         lines.append(f"# Ollama's built-in '{parser}' parser reads LF's trained thought and tool-call format.")

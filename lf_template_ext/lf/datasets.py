@@ -260,10 +260,10 @@ def _from_path(path: str, dataset_dir: Optional[str]) -> DatasetSource:
             path=path,
             hint=f"pass --dataset NAME --dataset-dir DIR with the {DATA_CONFIG} used for training",
         )
-    first = next(iter_file_rows(files[0], file_type, limit=1), None)
-    if first is None:
+    union = union_of_rows(files, file_type)
+    if union is None:
         raise BadInputError("the dataset file holds no rows", path=files[0])
-    entry = infer_entry(first[1], files[0])
+    entry = infer_entry(union, files[0])
     shown = json.dumps({os.path.splitext(os.path.basename(path))[0]: {"file_name": os.path.basename(path), **entry}})
     warning = (
         f"{path}: no {DATA_CONFIG} entry names this file; read it as {shown}. Training read it with its "
@@ -278,6 +278,23 @@ def _from_path(path: str, dataset_dir: Optional[str]) -> DatasetSource:
         warnings=(warning,),
         file_type=file_type,
     )
+
+
+def union_of_rows(files: tuple[str, ...], file_type: str) -> Optional[dict[str, Any]]:
+    """The first row with every top-level key any row of ``files`` has (the first value seen), or ``None``
+    without rows. Columns are decided over the whole dataset: a first row without ``system`` or ``tools``
+    must not drop those columns for every other row."""
+    union: Optional[dict[str, Any]] = None
+    for path in files:
+        for _, row in iter_file_rows(path, file_type):
+            if not isinstance(row, dict):
+                continue
+            if union is None:
+                union = dict(row)
+            else:
+                for key, value in row.items():
+                    union.setdefault(key, value)
+    return union
 
 
 def infer_entry(row: dict[str, Any], path: str) -> dict[str, Any]:

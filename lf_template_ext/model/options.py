@@ -131,8 +131,12 @@ OPTION_KEYS: tuple[str, ...] = tuple(o.name for o in TEMPLATE_OPTIONS)
 #: LF's own keys read beside the options: the template name, and ``cutoff_len`` (recorded, not rendered).
 TEMPLATE_KEY = Option("template", "text", "LF template name")
 CUTOFF_KEY = Option("cutoff_len", "int", "LF's cutoff_len")
+#: The serving context length written into the serve commands and the Modelfile: only when asked for
+#: (YAML ``template_ext_serve_max_len``, CLI ``--max-model-len``). Training's ``cutoff_len`` only truncated
+#: training samples; it is no limit of the model, so it is never used as one.
+SERVE_MAX_LEN = Option("template_ext_serve_max_len", "int", "the context length to serve with", "N")
 #: Every key a training YAML, the record or the command line may set, by name.
-ALL_KEYS: dict[str, Option] = {o.name: o for o in (TEMPLATE_KEY, *TEMPLATE_OPTIONS, CUTOFF_KEY)}
+ALL_KEYS: dict[str, Option] = {o.name: o for o in (TEMPLATE_KEY, *TEMPLATE_OPTIONS, CUTOFF_KEY, SERVE_MAX_LEN)}
 
 
 # -- this package's own keys (stripped from LF's arguments by the enable hook) ---------------------------
@@ -142,12 +146,14 @@ MODE_KEY = "template_ext_mode"
 ENGINES_KEY = "template_ext_engines"
 NATIVE_POLICY_KEY = "template_ext_native_policy"
 NATIVE_KWARGS_KEY = "template_ext_native_kwargs"
+SERVE_MAX_LEN_KEY = SERVE_MAX_LEN.name
 #: YAML key -> environment variable that stands in for it outside LF (tests, scripts); ``None``: YAML only.
 EXTENSION_KEYS: dict[str, Optional[str]] = {
     MODE_KEY: None,
     ENGINES_KEY: None,
     NATIVE_POLICY_KEY: "LF_TEMPLATE_EXT_NATIVE_POLICY",
     NATIVE_KWARGS_KEY: "LF_TEMPLATE_EXT_NATIVE_KWARGS",
+    SERVE_MAX_LEN_KEY: None,
 }
 MODES = ("fix", "keep-native")
 

@@ -63,7 +63,13 @@ class Written:
 
 
 def write_output(
-    path: str, data: bytes, *, force: bool = False, tool: str = "lf-template", in_model_dir: Optional[bool] = None
+    path: str,
+    data: bytes,
+    *,
+    force: bool = False,
+    tool: str = "lf-template",
+    in_model_dir: Optional[bool] = None,
+    extra: Optional[dict[str, bytes]] = None,
 ) -> Written:
     """Write a file the user named (``emit --output``, ``jinja --output``).
 
@@ -75,7 +81,8 @@ def write_output(
       other content) is refused unless ``force``.
 
     Every refusal or OS failure is a :class:`BadInputError` (exit 2) naming the file; nothing is
-    written then.
+    written then. ``extra``: other files of the same model dir written in the same transaction
+    (``emit`` regenerates SERVING.md and the report beside its file).
     """
     path = os.path.abspath(path)
     directory = os.path.dirname(path)
@@ -93,6 +100,8 @@ def write_output(
             )
         txn = Transaction(directory, tool=tool)
         txn.stage(name, data)
+        for relpath, content in (extra or {}).items():
+            txn.stage(relpath, content)
         backup = txn.commit()
         return Written(path, backup=backup, unchanged=backup is None, journaled=True)
     if os.path.lexists(path) and not force and not is_ours(path, data):

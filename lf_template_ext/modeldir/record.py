@@ -30,6 +30,8 @@ class Resolved:
     template: Optional[str]
     options: TemplateOptions
     cutoff_len: Optional[int] = None
+    #: ``template_ext_serve_max_len`` / ``--max-model-len``: the serving context, only when asked for
+    serve_max_len: Optional[int] = None
     sources: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -97,6 +99,8 @@ def resolve(
     record = read_record(model_dir) if model_dir and os.path.isdir(model_dir) else None
     if record is not None:
         rec_flat = {"template": record.get("template"), "cutoff_len": record.get("cutoff_len")}
+        if record.get("serve_max_len"):
+            rec_flat["template_ext_serve_max_len"] = record["serve_max_len"]
         rec_flat.update({k: v for k, v in (record.get("options") or {}).items() if k in OPTION_KEYS})
         layers.append((os.path.join(model_dir or "", RECORD_NAME), rec_flat))
     if config_path:
@@ -129,6 +133,7 @@ def resolve(
         template=merged.get("template"),
         options=options,
         cutoff_len=merged.get("cutoff_len"),
+        serve_max_len=merged.get("template_ext_serve_max_len"),
         sources=sources,
         warnings=warnings,
     )

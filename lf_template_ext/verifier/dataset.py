@@ -76,6 +76,8 @@ class BatchOutcome:
     results: list[SampleResult] = field(default_factory=list)  # non-identical samples only
     skipped: list[tuple[int, str]] = field(default_factory=list)
     rows: int = 0
+    #: rows LF cannot read or encode (its converter or encoder raises): training fails or loses them
+    unreadable: int = 0
 
 
 # -- LF's side ----------------------------------------------------------------------------------------
@@ -232,7 +234,9 @@ class Checker:
                 try:
                     row = convert(arrow_like(raw))
                 except Exception as e:  # LF's converter itself fails: so would LF's loader
-                    self._unsupported(out, dataset, index, f"LF's converter fails on this row: {type(e).__name__}: {e}")
+                    self._unsupported(
+                        out, dataset, index, f"LF's converter fails on this row: {type(e).__name__}: {e}", unreadable=True
+                    )
                     continue
                 prompt, response = row["_prompt"], row["_response"]
                 if not prompt and not response:
@@ -247,8 +251,9 @@ class Checker:
                     samples.append(Sample(index, list(prompt) + list(response), row["_system"], row["_tools"]))
         return samples
 
-    def _unsupported(self, out: BatchOutcome, dataset: str, index: int, reason: str) -> None:
+    def _unsupported(self, out: BatchOutcome, dataset: str, index: int, reason: str, unreadable: bool = False) -> None:
         out.counts["unsupported"] += 1
+        out.unreadable += int(unreadable)
         out.results.append(
             SampleResult(f"{dataset}#{index}", "unsupported", reason=reason, dataset=dataset, index=index, kind="unsupported")
         )
@@ -276,7 +281,10 @@ class Checker:
                 )
                 continue
             if isinstance(parts, Exception):
-                self._unsupported(out, dataset, sample.index, f"LF cannot encode this sample: {type(parts).__name__}: {parts}")
+                self._unsupported(
+                    out, dataset, sample.index, f"LF cannot encode this sample: {type(parts).__name__}: {parts}",
+                    unreadable=True,
+                )  # fmt: skip
                 continue
             worst: Optional[SampleResult] = None
             for part in parts:
@@ -351,9 +359,11 @@ class Aggregate:
     cases: list[SampleResult] = field(default_factory=list)
     rows: int = 0
     cases_truncated: bool = False
+    unreadable: int = 0
 
     def add(self, outcome: BatchOutcome) -> None:
         self.rows += outcome.rows
+        self.unreadable += outcome.unreadable
         for status, n in outcome.counts.items():
             self.counts[status] += n
         per = self.indices.setdefault(outcome.dataset, {s: [] for s in STATUSES if s != "identical"})
@@ -499,6 +509,7 @@ def report_dict(
             "rows": agg.rows,
             "checked": agg.checked,
             "skipped": sum(len(v) for v in agg.skipped.values()),
+            "unreadable": agg.unreadable,
         },
         "samples": {
             name: {
@@ -514,11 +525,16 @@ def report_dict(
     }
 
 
-def exit_code(agg: Aggregate, strict: bool, missing_stop_ids: Sequence[int] = ()) -> int:
-    """The checks' one rule (``verifier.report.exit_code``) on the dataset's counts."""
+def exit_code(
+    agg: Aggregate, strict: bool, missing_stop_ids: Sequence[int] = (), *, allow_skipped: bool = False
+) -> int:
+    """The checks' one rule (``verifier.report.exit_code``) on the dataset's counts: rows LF cannot read
+    or encode fail the check unless ``allow_skipped`` (training would fail on them or lose them)."""
     from .report import exit_code as rule
 
-    return rule(agg.counts, strict=strict, missing_stop_ids=missing_stop_ids)
+    return rule(
+        agg.counts, strict=strict, missing_stop_ids=missing_stop_ids, skipped=agg.unreadable, allow_skipped=allow_skipped
+    )
 
 
 def _short(text: str, limit: int = 100) -> str:

@@ -7,6 +7,11 @@ file it reads from a model dir, how that file is written for a template (``emit`
 whose file we can render with the engine's own code, how ``check --engine NAME`` gets ready before
 LF loads (``preflight``) and builds the engine side (``side``).
 
+What an engine can express for a template is decided here too, once (:class:`Verdict`, the
+``expressible`` field): ``emit`` exits 3 when the verdict says no, ``repair --engines`` and the export
+hook write no file then, SERVING.md does not recommend the file and says why, and the caveats of an
+expressible file appear in emit's output, SERVING.md and ``alignment_report.json`` (``engines``).
+
 The text writers stay pure (``compiler.ollama``, ``compiler.lmdeploy``); this module adds what
 needs a model dir or a tokenizer (Ollama's BOS rule, LMDeploy's folder-name match).
 """
@@ -14,10 +19,11 @@ needs a model dir or a tokenizer (Ollama's BOS rule, LMDeploy's folder-name matc
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from ..errors import BadInputError
+from ..errors import BadInputError, UnsupportedTemplateError
 
 
 @dataclass(frozen=True)
@@ -28,7 +34,33 @@ class EmitContext:
     model_dir: str
     model_name: str
     tokenizer: Any  # the dir's own tokenizer (before LF's fixing)
-    cutoff_len: Optional[int] = None
+    cutoff_len: Optional[int] = None  # training's (SERVING.md explains it; never a serving limit)
+    #: the serving context asked for (``--max-model-len`` / ``template_ext_serve_max_len``); None: the model's own
+    serve_max_len: Optional[int] = None
+    #: a LoRA adapter dir: the base model engines load it onto (None: unknown)
+    is_adapter: bool = False
+    base_model: Optional[str] = None
+    #: the dir the file is written to (a Modelfile's FROM is relative to it); None: ``model_dir``
+    output_dir: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether an engine's file renders a template as trained: ``ok`` (the file is written and
+    recommended), ``caveats`` (true of every conversation, shown wherever the file is), ``reason`` (why
+    not, naming the feature), ``feature`` (the feature that decided it)."""
+
+    ok: bool
+    caveats: tuple[str, ...] = ()
+    reason: Optional[str] = None
+    feature: Optional[str] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"expressible": self.ok, "caveats": list(self.caveats), "reason": self.reason}
+
+
+def _always(ctx: "EmitContext") -> Verdict:
+    return Verdict(True)
 
 
 @dataclass(frozen=True)
@@ -44,6 +76,23 @@ class Engine:
     side: Optional[Callable[..., Any]] = None
     #: ``check --artifact FILE``: refuses a file this engine would not take as its template
     validate_artifact: Optional[Callable[[str, str], None]] = None
+    #: what this engine's file can express for a template (the one decision emit, repair, export,
+    #: SERVING.md and the report read)
+    expressible: Callable[[EmitContext], Verdict] = _always
+
+    def verdict(self, ctx: EmitContext) -> Verdict:
+        """:attr:`expressible`, with an ``UnsupportedTemplateError`` of the writer as a refusal."""
+        try:
+            return self.expressible(ctx)
+        except UnsupportedTemplateError as e:
+            return Verdict(False, reason=e.reason, feature=e.feature)
+
+    def emit_checked(self, ctx: EmitContext) -> tuple[str, Verdict]:
+        """The file's text and its verdict; raises ``UnsupportedTemplateError`` (exit 3) when not expressible."""
+        verdict = self.verdict(ctx)
+        if not verdict.ok:
+            raise UnsupportedTemplateError(ctx.snapshot.spec.name, verdict.reason or "not expressible", verdict.feature or "")
+        return self.emit(ctx), verdict
 
 
 # -- emitting ----------------------------------------------------------------------------------------------
@@ -56,7 +105,13 @@ def _emit_jinja(ctx: EmitContext) -> str:
 
 
 def emit_modelfile(
-    spec: Any, facts: Any, *, cutoff_len: Optional[int], from_: str = ".", engine_adds_bos: bool = False
+    spec: Any,
+    facts: Any,
+    *,
+    cutoff_len: Optional[int],
+    from_: str = ".",
+    engine_adds_bos: bool = False,
+    adapter: Optional[str] = None,
 ) -> str:
     """Ollama Modelfile. The template writes LF's prefix (BOS) itself, unless ``engine_adds_bos``: the
     model Ollama builds from the dir adds a BOS to every prompt (see ``render.ollama.adds_bos``), so the
@@ -72,7 +127,29 @@ def emit_modelfile(
         cutoff_len=cutoff_len,
         jinja_may_take_over=True,  # the dir's tokenizer_config.json holds a chat_template the GGUF will carry
         engine_adds_bos=engine_adds_bos,
+        adapter=adapter,
     )
+
+
+def modelfile_paths(ctx: EmitContext) -> tuple[str, Optional[str]]:
+    """``(FROM, ADAPTER)`` for a Modelfile written to ``ctx.output_dir``: ``.`` inside the model dir, else
+    its absolute path (Ollama resolves both relative to the Modelfile); an adapter dir is loaded onto its
+    base model (``FROM <base>``, ``ADAPTER <adapter dir>``)."""
+    import os
+
+    out = os.path.abspath(ctx.output_dir or ctx.model_dir)
+    here = os.path.abspath(ctx.model_dir)
+    own = "." if out == here else here
+    if not ctx.is_adapter:
+        return own, None
+    if not ctx.base_model:
+        raise BadInputError(
+            "a Modelfile for a LoRA adapter needs the base model (FROM base, ADAPTER this dir), which is unknown",
+            path=ctx.model_dir,
+            hint="set base_model_name_or_path in adapter_config.json, or merge first (llamafactory-cli export)",
+        )
+    base = os.path.abspath(ctx.base_model) if os.path.isdir(ctx.base_model) else ctx.base_model
+    return base, own
 
 
 def ollama_adds_bos(model_dir: str, tokenizer: Any) -> bool:
@@ -83,8 +160,12 @@ def ollama_adds_bos(model_dir: str, tokenizer: Any) -> bool:
 
 
 def _emit_ollama(ctx: EmitContext) -> str:
-    adds_bos = ollama_adds_bos(ctx.model_dir, ctx.tokenizer)
-    return emit_modelfile(ctx.snapshot.spec, ctx.snapshot.facts, cutoff_len=ctx.cutoff_len, engine_adds_bos=adds_bos)
+    from_, adapter = modelfile_paths(ctx)
+    adds_bos = ollama_adds_bos(ctx.base_model if adapter and os.path.isdir(ctx.base_model or "") else ctx.model_dir, ctx.tokenizer)
+    return emit_modelfile(
+        ctx.snapshot.spec, ctx.snapshot.facts, cutoff_len=ctx.serve_max_len, from_=from_, engine_adds_bos=adds_bos,
+        adapter=adapter,
+    )  # fmt: skip
 
 
 def emit_lmdeploy(spec: Any, facts: Any, *, model_name: str, tokenizer: Any = None) -> str:
@@ -98,6 +179,49 @@ def emit_lmdeploy(spec: Any, facts: Any, *, model_name: str, tokenizer: Any = No
 
 def _emit_lmdeploy(ctx: EmitContext) -> str:
     return emit_lmdeploy(ctx.snapshot.spec, ctx.snapshot.facts, model_name=ctx.model_name, tokenizer=ctx.tokenizer)
+
+
+#: The LMDeploy JSON features whose loss is a caveat (the file is still written); any other feature the
+#: JSON cannot render (a system message: every OpenAI client may send one) makes it not expressible.
+LMDEPLOY_CAVEAT_FEATURES = ("tools", "tool_results", "reasoning", "empty_system")
+
+
+def _lmdeploy_expressible(ctx: EmitContext) -> Verdict:
+    """LMDeploy's JSON for the template: not expressible when the compiler refuses it or when a system
+    message would render differently from training (llama3: LF writes ``<|start_header_id|>system...``,
+    the JSON writes the system text bare after ``<|begin_of_text|>``, measured with ``check --engine
+    lmdeploy``); the features in :data:`LMDEPLOY_CAVEAT_FEATURES` are caveats."""
+    from ..compiler import lmdeploy
+    from ..compiler.lmdeploy import HF_PATH
+
+    adds_bos = lmdeploy.tokenizer_adds_bos(ctx.tokenizer) if ctx.tokenizer is not None else None
+    tpl = lmdeploy.lmdeploy_template(
+        ctx.snapshot.spec, ctx.snapshot.facts, model_name=ctx.model_name, tokenizer_adds_bos=adds_bos
+    )
+    system = tpl.reason("system")
+    if system is not None:
+        if HF_PATH not in system:
+            system = f"{system}; {HF_PATH}"
+        return Verdict(False, reason=f"system messages: {system}", feature="system")
+    caveats = []
+    for feature in LMDEPLOY_CAVEAT_FEATURES:
+        why = tpl.reason(feature)
+        if why:
+            caveats.append(f"{feature.replace('_', ' ')}: {why.split('; serve with')[0]}")
+    return Verdict(True, caveats=tuple(caveats))
+
+
+def _ollama_expressible(ctx: EmitContext) -> Verdict:
+    return Verdict(
+        True,
+        caveats=(
+            "tools: Ollama hands tool definitions and call arguments to the TEMPLATE as Go structs and maps, so "
+            "their JSON comes out in struct / sorted key order where training wrote the dataset's order: a tool "
+            "prompt can differ from training in key order only (docs/engines-ollama.md, `normalised-JSON`)",
+        )
+        if ctx.snapshot.spec.tools_format is not None
+        else (),
+    )
 
 
 def lmdeploy_name_warning(model_dir_name: str) -> Optional[str]:
@@ -191,15 +315,22 @@ ENGINES: dict[str, Engine] = {
     "ollama": Engine(
         "ollama", "Modelfile", _emit_ollama,
         preflight=_ollama_preflight, side=_ollama_side, validate_artifact=_validate_modelfile,
+        expressible=_ollama_expressible,
     ),  # fmt: skip
     "lmdeploy": Engine(
         "lmdeploy", "lmdeploy_chat_template.json", _emit_lmdeploy,
         preflight=_lmdeploy_preflight, side=_lmdeploy_side, validate_artifact=_validate_lmdeploy_json,
+        expressible=_lmdeploy_expressible,
     ),  # fmt: skip
     "gguf": Engine("gguf", "-", _emit_gguf, written_by_repair=False),
 }
 #: The engines ``check --engine`` renders through their own code from the file we emit.
 ARTIFACT_ENGINES: tuple[str, ...] = tuple(name for name, e in ENGINES.items() if e.side is not None)
+
+
+def verdicts(ctx: EmitContext) -> dict[str, Verdict]:
+    """Every engine's verdict for one template and dir (SERVING.md and the report show them all)."""
+    return {name: engine.verdict(ctx) for name, engine in ENGINES.items()}
 
 
 def get(name: str) -> Engine:

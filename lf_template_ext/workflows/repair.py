@@ -29,7 +29,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from ..errors import BadInputError, UnsupportedTemplateError
+from ..errors import BadInputError
 from ..model.options import MODES, TemplateOptions
 from ..modeldir.files import (
     CHAT_TEMPLATE_JINJA,
@@ -58,7 +58,7 @@ class RepairPlan:
     options: TemplateOptions
     mode: str
     engines: tuple[str, ...]
-    files: dict[str, bytes]
+    files: dict[str, Optional[bytes]]  # None: the file is removed
     report: Any  # AlignmentReport of the state after the repair
     notes: list[str] = field(default_factory=list)
     cutoff_len: Optional[int] = None
@@ -98,6 +98,7 @@ def plan_repair(
     tokenizer: Any = None,
     trust_remote_code: bool = False,
     base_model: Optional[str] = None,
+    serve_max_len: Optional[int] = None,
 ) -> RepairPlan:
     """Compute every file the repair writes; nothing is written here."""
     from ..compiler import compile_spec
@@ -126,7 +127,7 @@ def plan_repair(
         jinja, _where = read_chat_template(model_dir)
         notes.append("keep-native: the model's own chat template is left in place; the report shows how it differs")
 
-    files: dict[str, bytes] = {}
+    files: dict[str, Optional[bytes]] = {}
     if not info.is_adapter:  # tokenizer files: engines read the base model's in an adapter dir
         files.update(_tokenizer_files(model_dir, snap, jinja, mode, original_extra_tokens))
     if mode == "fix" and jinja is not None:
@@ -143,10 +144,18 @@ def plan_repair(
     gen["eos_token_id"] = list(snap.stop_ids)
     files[GENERATION_CONFIG] = dump_json(gen).encode("utf-8")
 
-    written = _engine_files(snap, info, tokenizer, engines, cutoff_len, files, notes)
-    report = _report(template, tokenizer, options, snap, jinja, notes)
-    files[REPORT_FILE] = dump_json(report.to_dict()).encode("utf-8")
-    files[SERVING_FILE] = _serving(model_dir, template, snap, info, cutoff_len, base_model, mode, written).encode("utf-8")
+    from .engines import EmitContext, verdicts as engine_verdicts
+
+    if info.is_adapter and not base_model:
+        base_model = adapter_base_model(model_dir)
+    ctx = EmitContext(
+        snap, info.path, info.name, tokenizer, cutoff_len, serve_max_len=serve_max_len, is_adapter=info.is_adapter,
+        base_model=base_model,
+    )  # fmt: skip
+    verdicts = engine_verdicts(ctx)
+    written = _engine_files(ctx, info, engines, verdicts, files, notes)
+    docs, report = dir_docs(ctx, template, options, jinja, verdicts, written, notes, mode=mode)
+    files.update(docs)
     return RepairPlan(
         model=info,
         template=template,
@@ -193,18 +202,19 @@ def _tokenizer_files(
 
 
 def _engine_files(
-    snap: Any,
+    ctx: Any,
     info: ModelDir,
-    tokenizer: Any,
     engines: tuple[str, ...],
-    cutoff_len: Optional[int],
-    files: dict[str, bytes],
+    verdicts: dict[str, Any],
+    files: dict[str, Optional[bytes]],
     notes: list[str],
 ) -> set[str]:
-    """The files of the engines asked for (the engine registry), into ``files``; the names written."""
-    from ..workflows.engines import ENGINES, EmitContext
+    """The files of the engines asked for (the engine registry), into ``files``; the names written.
 
-    ctx = EmitContext(snap, info.path, info.name, tokenizer, cutoff_len)
+    An engine whose verdict is "not expressible" gets no file (a stale one of an earlier run is removed,
+    through the journal), and the reason goes to the notes; caveats of a written file go there too."""
+    from ..workflows.engines import ENGINES
+
     written: set[str] = set()
     for name in engines:
         engine = ENGINES[name]
@@ -213,12 +223,66 @@ def _engine_files(
                          "repair an existing GGUF with `lf-template repair model.gguf`")
         if not engine.written_by_repair:
             continue
-        try:
-            files[engine.filename] = engine.emit(ctx).encode("utf-8")
-            written.add(name)
-        except UnsupportedTemplateError as e:
-            notes.append(f"{name}: {engine.filename} not written: {e}")
+        verdict = verdicts[name]
+        if not verdict.ok:
+            notes.append(f"{name}: {engine.filename} not written: {verdict.reason}")
+            if os.path.lexists(os.path.join(info.path, engine.filename)):
+                files[engine.filename] = None  # type: ignore[assignment]  # removed: it would be recommended
+            continue
+        files[engine.filename] = engine.emit(ctx).encode("utf-8")
+        written.add(name)
+        notes.extend(f"{name}: caveat: {c}" for c in verdict.caveats)
     return written
+
+
+def present_engine_files(model_dir: str, verdicts: dict[str, Any]) -> set[str]:
+    """The engines whose file is in the dir now and may be recommended (ours, expressible)."""
+    from ..modeldir.output import is_ours
+    from .engines import ENGINES
+
+    present: set[str] = set()
+    for name, engine in ENGINES.items():
+        if not engine.written_by_repair or not verdicts[name].ok:
+            continue
+        path = os.path.join(model_dir, engine.filename)
+        if os.path.isfile(path) and (engine.filename.endswith(".json") or is_ours(path, b"\0")):
+            present.add(name)
+    return present
+
+
+def dir_docs(
+    ctx: Any,
+    template: str,
+    options: TemplateOptions,
+    jinja: Optional[str],
+    verdicts: dict[str, Any],
+    written: set[str],
+    notes: list[str],
+    *,
+    mode: str,
+) -> tuple[dict[str, bytes], Any]:
+    """``alignment_report.json`` and ``SERVING.md`` for the dir as it is after this run (``repair``,
+    the hooks and ``emit`` all write them from here, so they cannot drift from the engine files), and the
+    report object."""
+    info = inspect_dir(ctx.model_dir)
+    report = _report(template, ctx.tokenizer, options, ctx.snapshot, jinja, notes)
+    present = written | present_engine_files(ctx.model_dir, verdicts)
+    data = report.to_dict()
+    data["engines"] = engines_report(verdicts, present)
+    report_bytes = dump_json(data).encode("utf-8")
+    serving = _serving(ctx, template, info, mode, present, verdicts)
+    return {REPORT_FILE: report_bytes, SERVING_FILE: serving.encode("utf-8")}, report
+
+
+def engines_report(verdicts: dict[str, Any], present: set[str]) -> dict[str, Any]:
+    """The report's ``engines``: per engine, its file, whether it is in the dir, and the registry's verdict."""
+    from .engines import ENGINES
+
+    return {
+        name: {"file": ENGINES[name].filename, "present": name in present, **verdict.to_dict()}
+        for name, verdict in verdicts.items()
+        if ENGINES[name].written_by_repair
+    }
 
 
 def _report(template: str, tokenizer: Any, options: TemplateOptions, snap: Any, jinja: Optional[str], notes: list[str]) -> Any:
@@ -232,40 +296,46 @@ def _report(template: str, tokenizer: Any, options: TemplateOptions, snap: Any, 
     return AlignmentReport(template=template, options=options.to_dict(), engine="hf", lf_version=snap.prepared.lf_version)
 
 
-def _serving(
-    model_dir: str,
-    template: str,
-    snap: Any,
-    info: ModelDir,
-    cutoff_len: Optional[int],
-    base_model: Optional[str],
-    mode: str,
-    written: set[str],
-) -> str:
+def _serving(ctx: Any, template: str, info: ModelDir, mode: str, present: set[str], verdicts: dict[str, Any]) -> str:
     from .engines import lmdeploy_name_warning
     from .serving import ServingFacts, serving_md, sglang_name_warning
 
+    snap = ctx.snapshot
     serving = ServingFacts(
-        model_dir=model_dir,
+        model_dir=ctx.model_dir,
         template=template,
         is_reasoning=snap.spec.is_reasoning,
         tool_format=snap.spec.function.tool_format,
         thought_words=snap.spec.thought_words,
         stop_ids=list(snap.stop_ids),
         stop_tokens=snap.stop_tokens(),
-        cutoff_len=cutoff_len,
+        cutoff_len=ctx.cutoff_len,
+        serve_max_len=ctx.serve_max_len,
         is_adapter=info.is_adapter,
-        base_model=base_model,
-        has_modelfile="ollama" in written,
-        has_lmdeploy_json="lmdeploy" in written,
+        base_model=ctx.base_model,
+        has_modelfile="ollama" in present,
+        has_lmdeploy_json="lmdeploy" in present,
         keep_native=mode == "keep-native",
+        verdicts=verdicts,
     )
-    if info.is_adapter and not base_model:
+    if info.is_adapter and not ctx.base_model:
         serving.warnings.append("base model unknown: replace <base model dir> in the commands below")
-    for warning in (lmdeploy_name_warning(info.name), sglang_name_warning(os.path.abspath(model_dir))):
-        if warning:
-            serving.warnings.append(warning)
+    if not info.is_adapter:
+        for warning in (lmdeploy_name_warning(info.name), sglang_name_warning(os.path.abspath(ctx.model_dir))):
+            if warning:
+                serving.warnings.append(warning)
     return serving_md(serving)
+
+
+def adapter_base_model(model_dir: str) -> Optional[str]:
+    """``base_model_name_or_path`` of a LoRA adapter dir's ``adapter_config.json`` (PEFT writes it)."""
+    from ..modeldir.files import ADAPTER_CONFIG
+
+    path = os.path.join(model_dir, ADAPTER_CONFIG)
+    if not os.path.isfile(path):
+        return None
+    value = load_json_object(path).get("base_model_name_or_path")
+    return value if isinstance(value, str) and value.strip() else None
 
 
 def stage_plan(plan: RepairPlan) -> Transaction:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import shlex
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from ..model.tool_formats import TOOL_FORMATS
 
@@ -47,19 +47,36 @@ class ServingFacts:
     stop_ids: list[int]
     stop_tokens: list[str]
     cutoff_len: Optional[int] = None
+    #: the serving context asked for (``--max-model-len`` / ``template_ext_serve_max_len``); None: none written
+    serve_max_len: Optional[int] = None
     is_adapter: bool = False
     base_model: Optional[str] = None
     has_modelfile: bool = False
     has_lmdeploy_json: bool = False
     keep_native: bool = False
     warnings: list[str] = field(default_factory=list)
+    #: the engine registry's verdicts (``workflows.engines.Verdict`` by engine name)
+    verdicts: dict[str, Any] = field(default_factory=dict)
+
+
+# Engine flags for LoRA adapters, from each engine's documentation (checked for this file, not from memory):
+# vLLM docs "LoRA Adapters" (docs.vllm.ai, v0.8-latest): `vllm serve BASE --enable-lora --lora-modules NAME=PATH`;
+# SGLang docs "LoRA Serving" (docs.sglang.io, 0.5.x): `--enable-lora --lora-paths NAME=PATH`, requests pick the
+# adapter by `"model": "BASE:NAME"` or `"lora_path": NAME`; lmdeploy 0.18.0 `lmdeploy/cli/utils.py`
+# (ArgumentHelper.adapters, in the PyTorch engine's option group): `--backend pytorch --adapters NAME=PATH`;
+# llama.cpp `convert_lora_to_gguf.py ADAPTER --base BASE --outfile F` and `llama-server -m BASE.gguf --lora F`
+# (llama.cpp LoRA refactor, GGUF-my-LoRA, Nov 2024); Ollama docs/modelfile.md `ADAPTER` (a safetensors adapter
+# dir, or a GGUF adapter, applied to the model of `FROM`).
+LORA_NAME = "lf"
+
+
+def _q(path: str) -> str:
+    return shlex.quote(path)
 
 
 def serving_md(f: ServingFacts) -> str:
     # paths in commands are shell-quoted (a dir with spaces must stay one argument); prose keeps them bare
     raw_d = os.path.abspath(f.model_dir)
-    d = shlex.quote(raw_d)
-    tpl = shlex.quote(os.path.join(raw_d, "chat_template.jinja"))
     lines = [
         "# Serving this model",
         "",
@@ -70,6 +87,15 @@ def serving_md(f: ServingFacts) -> str:
         + ".",
         "",
     ]
+    if f.is_adapter:
+        base = f.base_model or "<base model dir>"
+        lines += [
+            f"**LoRA adapter dir.** Every engine loads the base model (`{base}`) and applies this adapter with its own",
+            "LoRA option; the base model's chat template and stop ids are not the training format, so each command",
+            "passes this dir's files. Where an engine has no LoRA option, merge first (`llamafactory-cli export` with",
+            "`LF_TEMPLATE_EXT=1` writes a merged dir with its own SERVING.md).",
+            "",
+        ]
     if f.keep_native:
         lines += [
             "**Mode keep-native**: the model's own chat template was left in place; `alignment_report.json` shows",
@@ -78,24 +104,51 @@ def serving_md(f: ServingFacts) -> str:
         ]
     for w in f.warnings:
         lines += [f"> Warning: {w}", ""]
-    max_len = f" --max-model-len {f.cutoff_len}" if f.cutoff_len else ""
+    lines += _context_lines(f)
+    lines += _vllm(f, raw_d) + _sglang(f, raw_d) + _lmdeploy(f, raw_d) + _ollama(f, raw_d) + _llama_cpp(f, raw_d)
+    return "\n".join(lines)
+
+
+def _context_lines(f: ServingFacts) -> list[str]:
+    cutoff = f"`cutoff_len: {f.cutoff_len}`" if f.cutoff_len else "`cutoff_len`"
+    if f.serve_max_len:
+        return [
+            f"Context length: {f.serve_max_len} tokens, as asked (`--max-model-len` / `template_ext_serve_max_len`). "
+            f"Training's {cutoff} only",
+            "truncated training samples; it is not a limit of the model.",
+            "",
+        ]
+    return [
+        f"Context length: the model's own (`config.json`). Training's {cutoff} only truncated training samples, so it",
+        "is no serving limit and none is set here; ask for one with `lf-template repair/emit --max-model-len N` (or the",
+        "YAML key `template_ext_serve_max_len`).",
+        "",
+    ]
+
+
+def _parsers(f: ServingFacts) -> tuple[Optional[str], Optional[str]]:
     vparser = VLLM_TOOL_PARSERS.get(f.tool_format or "", None)
     rparser = reasoning_parser(f.template, f.thought_words) if f.is_reasoning else None
+    return vparser, rparser
+
+
+def _vllm(f: ServingFacts, raw_d: str) -> list[str]:
+    d, tpl = _q(raw_d), _q(os.path.join(raw_d, "chat_template.jinja"))
+    vparser, rparser = _parsers(f)
+    max_len = f" --max-model-len {f.serve_max_len}" if f.serve_max_len else ""
     tool_flags = f" --enable-auto-tool-choice --tool-call-parser {vparser}" if vparser else ""
     reason_flags = f" --reasoning-parser {rparser}" if rparser else ""
-    lines += ["## vLLM", ""]
+    lines = ["## vLLM", ""]
     if f.is_adapter:
-        base = shlex.quote(f.base_model or "<base model dir>")
+        base = _q(f.base_model or "<base model dir>")
         lines += [
-            "This is a LoRA adapter dir: vLLM reads the chat template and generation config of the *base* model,",
-            "so pass this dir's files explicitly:",
-            "",
             "```bash",
-            f"vllm serve {base} --enable-lora --lora-modules {shlex.quote('lf=' + raw_d)} \\",
+            f"vllm serve {base} --enable-lora --lora-modules {_q(LORA_NAME + '=' + raw_d)} \\",
             f"    --chat-template {tpl} --generation-config {d}{max_len}{tool_flags}{reason_flags}",
             "```",
             "",
-            f"Without `--generation-config`, pass `\"stop_token_ids\": {f.stop_ids}` in each request.",
+            f'Requests select the adapter with `"model": "{LORA_NAME}"`. Without `--generation-config`, pass',
+            f'`"stop_token_ids": {f.stop_ids}` in each request.',
         ]
     else:
         lines += [
@@ -109,72 +162,139 @@ def serving_md(f: ServingFacts) -> str:
         ]
     if f.tool_format and not vparser:
         lines += ["", f"No vLLM tool-call parser reads LF's `{f.tool_format}` tool format: parse tool calls client-side."]
-    if f.is_reasoning and not rparser:
-        lines += ["", "No vLLM reasoning parser matches this template's thought words: thoughts stay in the content."]
-    lines += [
-        "",
-        "Thinking on/off per request (reasoning templates): `\"chat_template_kwargs\": {\"enable_thinking\": false}`.",
-        "",
-        "## SGLang",
-        "",
-        "```bash",
-        f"python -m sglang.launch_server --model-path {d} --chat-template {tpl}"
-        + (f" --tool-call-parser {SGLANG_TOOL_PARSERS[f.tool_format]}" if SGLANG_TOOL_PARSERS.get(f.tool_format or "") else "")
-        + (f" --reasoning-parser {rparser}" if rparser else ""),
-        "```",
-        "",
-        "## LMDeploy",
-        "",
-    ]
-    if f.has_lmdeploy_json:
+    if f.is_reasoning:
+        if not rparser:
+            lines += ["", "No vLLM reasoning parser matches this template's thought words: thoughts stay in the content."]
+        lines += ["", "Thinking on/off per request: `\"chat_template_kwargs\": {\"enable_thinking\": false}`."]
+    return lines + [""]
+
+
+def _sglang(f: ServingFacts, raw_d: str) -> list[str]:
+    d, tpl = _q(raw_d), _q(os.path.join(raw_d, "chat_template.jinja"))
+    _, rparser = _parsers(f)
+    sparser = SGLANG_TOOL_PARSERS.get(f.tool_format or "")
+    flags = (f" --tool-call-parser {sparser}" if sparser else "") + (f" --reasoning-parser {rparser}" if rparser else "")
+    flags += f" --context-length {f.serve_max_len}" if f.serve_max_len else ""
+    lines = ["## SGLang", "", "```bash"]
+    if f.is_adapter:
+        base = _q(f.base_model or "<base model dir>")
         lines += [
-            "```bash",
-            f"lmdeploy serve api_server {d} --chat-template {shlex.quote(os.path.join(raw_d, 'lmdeploy_chat_template.json'))}",
+            f"python -m sglang.launch_server --model-path {base} --enable-lora \\",
+            f"    --lora-paths {_q(LORA_NAME + '=' + raw_d)} --chat-template {tpl}{flags}",
             "```",
+            "",
+            f'Requests select the adapter with `"lora_path": "{LORA_NAME}"`, and pass `"stop_token_ids": {f.stop_ids}`',
+            "(SGLang reads the base model's generation config).",
         ]
+    else:
+        lines += [f"python -m sglang.launch_server --model-path {d} --chat-template {tpl}{flags}", "```"]
+    return lines + [""]
+
+
+def _lmdeploy(f: ServingFacts, raw_d: str) -> list[str]:
+    d = _q(raw_d)
+    verdict = f.verdicts.get("lmdeploy")
+    json_path = _q(os.path.join(raw_d, "lmdeploy_chat_template.json"))
+    session = f" --session-len {f.serve_max_len}" if f.serve_max_len else ""
+    lines = ["## LMDeploy", ""]
+    expressible = verdict is None or verdict.ok
+    if f.is_adapter:
+        base = _q(f.base_model or "<base model dir>")
+        if expressible and f.has_lmdeploy_json:
+            lines += [
+                "```bash",
+                f"lmdeploy serve api_server {base} --backend pytorch --adapters {_q(LORA_NAME + '=' + raw_d)} \\",
+                f"    --chat-template {json_path}{session}",
+                "```",
+            ]
+        elif expressible:
+            lines += [
+                f"Run `lf-template emit {d} --engine lmdeploy` for the JSON chat template, then serve with",
+                f"`--backend pytorch --adapters {LORA_NAME}=<this dir> --chat-template <the JSON>` (LMDeploy's",
+                "`--chat-template hf` would render the base model's template).",
+            ]
+        else:
+            lines += [
+                "Merge first: LMDeploy's JSON chat template cannot express this template (below), and its",
+                "`--chat-template hf` renders the base model's own template, not this adapter's.",
+            ]
+    elif expressible and f.has_lmdeploy_json:
+        lines += ["```bash", f"lmdeploy serve api_server {d} --chat-template {json_path}{session}", "```"]
     else:
         lines += [
             "```bash",
-            f"lmdeploy serve api_server {d}",
+            f"lmdeploy serve api_server {d} --chat-template hf{session}",
             "```",
             "",
-            "LMDeploy then renders the HF chat template of this dir. Its JSON chat-template format cannot express",
-            "this template (see `alignment_report.json` / `lf-template emit --engine lmdeploy` for the reason).",
+            "`--chat-template hf` makes LMDeploy render this dir's Jinja chat template (the training format) even when",
+            "the model path matches one of its built-in templates.",
         ]
-    lines += ["", "## Ollama", ""]
+        if expressible:
+            lines += [f"`lf-template emit {d} --engine lmdeploy` writes LMDeploy's own JSON chat template instead."]
+    if verdict is not None and not verdict.ok:
+        lines += ["", f"LMDeploy's JSON chat template is not written for this template: {verdict.reason}"]
+    elif verdict is not None and verdict.caveats and (f.has_lmdeploy_json or f.is_adapter):
+        lines += ["", "What the JSON chat template does not reproduce:"] + [f"- {c}" for c in verdict.caveats]
+    return lines + [""]
+
+
+def _ollama(f: ServingFacts, raw_d: str) -> list[str]:
+    d = _q(raw_d)
+    verdict = f.verdicts.get("ollama")
+    lines = ["## Ollama", ""]
     if f.has_modelfile:
         lines += [
             "```bash",
             f"cd {d} && ollama create my-model -f Modelfile",
             "```",
             "",
-            "The Modelfile's TEMPLATE renders the training format. If `ollama show --template` reports the GGUF's",
-            "Jinja instead (Ollama >= 0.30 prefers it when it mentions tools or thinking), start the server with",
-            "`OLLAMA_GO_TEMPLATE=1`.",
-            "",
-            "Tools: Ollama hands the request's tool definitions and call arguments to the TEMPLATE as Go structs and",
-            "maps, so their JSON comes out in struct / sorted key order, where training wrote the dataset's order: a",
-            "tool prompt can differ from training in key order only (the `normalised-JSON` cells of lf-template-ext's",
-            "docs/engines-ollama.md).",
+            "The Modelfile's TEMPLATE renders the training format"
+            + (" and its `FROM`/`ADAPTER` lines load the base model with this adapter." if f.is_adapter else "."),
+            "If `ollama show --template` reports the GGUF's Jinja instead (Ollama >= 0.30 prefers it when it",
+            "mentions tools or thinking), start the server with `OLLAMA_GO_TEMPLATE=1`.",
+        ]
+    elif f.is_adapter:
+        lines += [
+            f"Run `lf-template emit {d} --engine ollama` for a Modelfile with `FROM <base model>`, `ADAPTER <this dir>`",
+            "and a TEMPLATE in the training format (Ollama's `ADAPTER` takes a safetensors LoRA dir of the Llama,",
+            "Mistral and Gemma families, or a GGUF adapter; for others, merge first).",
         ]
     else:
         lines += [
-            "Run `lf-template emit <dir> --engine ollama` for a Modelfile with a TEMPLATE in the training format.",
+            f"Run `lf-template emit {d} --engine ollama` for a Modelfile with a TEMPLATE in the training format.",
             "Ollama's safetensors import reads `tokenizer_config.json`'s `chat_template`, which holds the same template.",
         ]
-    lines += [
-        "",
-        "## llama.cpp",
-        "",
-        "```bash",
-        f"python convert_hf_to_gguf.py {d} --outfile model.gguf      # reads tokenizer_config.json's chat_template",
-        "llama-server -m model.gguf --jinja" + (f" -c {f.cutoff_len}" if f.cutoff_len else ""),
-        "```",
-        "",
-        "For a GGUF converted before the repair: `lf-template repair model.gguf --template " + f.template + "`.",
-        "",
-    ]
-    return "\n".join(lines)
+    if verdict is not None and verdict.caveats:
+        lines += [""] + [f"Caveat: {c}." for c in verdict.caveats]
+    return lines + [""]
+
+
+def _llama_cpp(f: ServingFacts, raw_d: str) -> list[str]:
+    d = _q(raw_d)
+    ctx = f" -c {f.serve_max_len}" if f.serve_max_len else ""
+    lines = ["## llama.cpp", "", "```bash"]
+    if f.is_adapter:
+        base = _q(f.base_model or "<base model dir>")
+        tpl = _q(os.path.join(raw_d, "chat_template.jinja"))
+        lines += [
+            f"python convert_hf_to_gguf.py {base} --outfile base.gguf",
+            f"python convert_lora_to_gguf.py {d} --base {base} --outfile adapter.gguf",
+            f"llama-server -m base.gguf --lora adapter.gguf --jinja --chat-template-file {tpl}{ctx}",
+            "```",
+            "",
+            "The base GGUF stops on the base model's eos; `lf-template repair base.gguf --template "
+            + f.template
+            + "` writes this template's stop ids (and template) into it.",
+        ]
+    else:
+        lines += [
+            f"python convert_hf_to_gguf.py {d} --outfile model.gguf      # reads tokenizer_config.json's chat_template",
+            f"llama-server -m model.gguf --jinja{ctx}",
+            "```",
+            "",
+            "For a GGUF converted before the repair: `lf-template repair model.gguf --template " + f.template + "`.",
+        ]
+    return lines + [""]
 
 
 # -- engines that pick a built-in template by the model's path ----------------------------------

@@ -21,7 +21,7 @@ import sys
 import traceback
 from typing import Any, Optional
 
-from ...model.options import ENGINES_KEY, MODE_KEY, OPTION_KEYS, TemplateOptions
+from ...model.options import ENGINES_KEY, MODE_KEY, OPTION_KEYS, SERVE_MAX_LEN, TemplateOptions
 from ...modeldir.record import RECORD_NAME, make_record, read_record
 
 
@@ -37,6 +37,12 @@ def parse_engines(value: Any) -> tuple[str, ...]:
     from ...workflows.engines import parse_names
 
     return parse_names(value)
+
+
+def _serve_max_len(options: dict[str, Any]) -> Optional[int]:
+    """``template_ext_serve_max_len`` of the YAML (None: the serve commands set no context length)."""
+    value = options.get(SERVE_MAX_LEN.name)
+    return None if value is None else SERVE_MAX_LEN.parse(value)
 
 
 def _find_record(dirs: list[Optional[str]]) -> tuple[Optional[dict[str, Any]], Optional[str]]:
@@ -102,6 +108,7 @@ def _post_export(state: Any, options: dict[str, Any]) -> None:
         cutoff_len=cutoff,
         original_extra_tokens=state.extra_tokens_before_fix,
         base_model=None,
+        serve_max_len=_serve_max_len(options),
     )
     rec = make_record(template, opts, lf_compat.check_version(), cutoff)
     rec["extra_special_tokens"] = state.extra_tokens_before_fix
@@ -174,6 +181,7 @@ def repair_checkpoint(directory: str, record: dict[str, Any], options: dict[str,
         cutoff_len=record.get("cutoff_len"),
         original_extra_tokens=record.get("extra_special_tokens"),
         base_model=record.get("model_name_or_path"),
+        serve_max_len=_serve_max_len(options),
     )
     plan.files[RECORD_NAME] = (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     apply_plan(plan)
