@@ -2,7 +2,7 @@
 
 Both take an LF template (a registered name or a ``Template`` object) and the tokenizer the
 model was trained with, and never mutate either (LF's own ``get_template_and_fix_tokenizer``
-mutates both; we run it on copies, see ``lf_compat.prepare``).
+mutates both; we run it on copies, see ``lf.compat.prepare``).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@
 everything here runs **before** LF (10-20 s to import) is loaded, so a missing file, malformed
 JSON, an unknown dataset name or a column mapping that does not fit the data is answered at
 once (exit 2). The conversion of a row into LF's ``_prompt/_response/_system/_tools`` is LF's
-own converter class, called through ``lf_compat.dataset_converter`` once LF is loaded.
+own converter class, called through ``lf.compat.dataset_converter`` once LF is loaded.
 
 Rows are streamed: JSON lines line by line, a JSON array value by value
 (``json.JSONDecoder.raw_decode`` over a sliding buffer), parquet/arrow/csv through

@@ -2,7 +2,7 @@
 
 LF's ``Template`` objects carry formatter instances, a multimodal plugin and methods whose
 behaviour changes between LF releases. The compiler must not depend on any of that, so
-``lf_compat.template_spec`` snapshots a template (after LF's own option handling) into the
+``lf.compat.template_spec`` snapshots a template (after LF's own option handling) into the
 frozen dataclasses below. Everything here is pure data: hashable, comparable, printable,
 and importable without LF, torch or transformers.
 """

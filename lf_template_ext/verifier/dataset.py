@@ -2,7 +2,7 @@
 
 Per sample (a row of an LF dataset, converted by LF's own converter):
 
-* **expected** ids: LF's training encoding (``lf_compat.encode_training``, the verifier's
+* **expected** ids: LF's training encoding (``lf.compat.encode_training``, the verifier's
   reference: ``encode_multiturn`` pairs before cutoff, without efficient-eos), or native mode's
   examples (``lf_template_ext.native.mode``) for ``--template native``;
 * **actual** ids: the same conversation as the OpenAI request an engine receives

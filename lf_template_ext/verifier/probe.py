@@ -1,6 +1,6 @@
 """Token-level comparison of "what training saw" with "what an engine will render".
 
-Expected ids come from LF's real encoder (``lf_compat.encode_training``: the training pairs
+Expected ids come from LF's real encoder (``lf.compat.encode_training``: the training pairs
 of ``encode_multiturn``). Actual ids come from rendering a Jinja template with
 ``transformers``' ``apply_chat_template`` and tokenizing the text whole with
 ``add_special_tokens=False``: what vLLM and SGLang do.
@@ -48,7 +48,7 @@ def verify_template(
 ) -> AlignmentReport:
     """See :func:`lf_template_ext.verify`.
 
-    ``prepared``: the result of ``lf_compat.prepare(template, tokenizer, options)`` when the caller
+    ``prepared``: the result of ``lf.compat.prepare(template, tokenizer, options)`` when the caller
     already has it (preparing copies the tokenizer, the dominant cost); it is only read.
 
     A conversation may carry ``"enable_thinking"``: it is then passed to the template as a
