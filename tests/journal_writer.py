@@ -15,8 +15,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from lf_template_ext.modeldir import atomic, journal  # noqa: E402
 
 
-def main() -> None:
-    model_dir, plan_path, kill_at = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def commit_killed_at(model_dir: str, plan_path: str, kill_at: int) -> None:
+    """Commit the plan (``{relpath: base64}``) into ``model_dir``, SIGKILLing this process at write step ``kill_at``
+    (0: never); prints ``OPS N``, the number of write steps, when it lives."""
     with open(plan_path) as f:
         files = {k: base64.b64decode(v) for k, v in json.load(f).items()}
     count = 0
@@ -33,6 +34,10 @@ def main() -> None:
         txn.stage(rel, data)
     txn.commit()
     print(f"OPS {count}")
+
+
+def main() -> None:
+    commit_killed_at(sys.argv[1], sys.argv[2], int(sys.argv[3]))
 
 
 if __name__ == "__main__":

@@ -42,21 +42,9 @@ def repair(model_dir: str, plan_path: str) -> int:
 
 
 def kill_at(model_dir: str, plan_path: str, k: int) -> None:
-    files = _plan(plan_path)
-    count = 0
+    from journal_writer import commit_killed_at  # the kill -9 writer of tests/test_repair.py, same steps
 
-    def hook(step: str, path: str) -> None:
-        nonlocal count
-        count += 1
-        if count == k:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    atomic.set_fault_hook(hook)
-    txn = journal.Transaction(model_dir, tool="kill-test")
-    for rel, data in files.items():
-        txn.stage(rel, data)
-    txn.commit()
-    print(f"OPS {count}")
+    commit_killed_at(model_dir, plan_path, k)
 
 
 def gguf_kill(path: str) -> None:

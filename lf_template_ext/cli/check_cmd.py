@@ -343,9 +343,10 @@ def _run_samples(args: argparse.Namespace, resolved: Any, engines: list[str]) ->
     engine_name = endpoint.name if endpoint is not None else ",".join(engines)
     engine = setup.checker.engine
     if artifact is not None:  # the artifact's stop words count too; the dir's Jinja is not what is rendered
-        extra = [i for i in engine.extra_stop_ids if i not in setup.engine_stop_ids]
-        setup.engine_stop_ids = setup.engine_stop_ids + extra
-        setup.missing_stop_ids = [i for i in setup.stop_ids if i not in setup.engine_stop_ids]
+        from ..model.stops import missing_ids, ordered_ids
+
+        setup.engine_stop_ids = ordered_ids(setup.engine_stop_ids, engine.extra_stop_ids)
+        setup.missing_stop_ids = missing_ids(setup.stop_ids, setup.engine_stop_ids)
         setup.template_file = args.artifact if args.artifact is not None else f"the emitted {engine.artifact}"
     bar = dc.progress_bar(total)
     try:
