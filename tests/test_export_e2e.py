@@ -72,7 +72,15 @@ def test_export_with_extension_serves_training_format(tiny):
 
     root, base, adapter = tiny
     export_dir, proc = _export(root, base, adapter, "export_on", enabled=True, extra={"template_ext_engines": ["vllm"]})
-    assert "export_dir repaired for LF template 'llama3'" in proc.stderr
+    # the three summary lines end the export's output: what was written, the alignment, what to run next
+    tail = [line for line in proc.stderr.splitlines() if line.startswith("[lf-template-ext]")][-3:]
+    assert f"{export_dir}: served as LF template 'llama3' (fix): " in tail[0] and "chat_template.jinja" in tail[0], tail
+    assert tail[1].startswith("[lf-template-ext] alignment on the probe corpus: ") and " 0 differ" in tail[1], tail
+    assert "engines render what training saw" in tail[1], tail
+    assert tail[2] == (
+        f"[lf-template-ext] next: serve with the commands in {export_dir / 'SERVING.md'}; verify any time with "
+        f"`lf-template check {export_dir}`"
+    ), tail
 
     jinja = (export_dir / "chat_template.jinja").read_text()
     config = read_json(export_dir / "tokenizer_config.json")

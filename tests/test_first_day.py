@@ -13,7 +13,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from harness import FIXTURES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -265,3 +264,82 @@ def test_dry_run_prints_a_short_summary_and_jinja_output_names_missed_stop_ids(t
     proc = cli("jinja", "--template", "llama3", "--tokenizer", str(d), "--output", str(out))
     assert proc.returncode == 0, proc.stderr
     assert "misses [128008]" in proc.stderr and '"stop_token_ids": [128008]' in proc.stderr
+
+
+def test_boundary_only_cases_show_the_token_split_and_the_report_has_stop_ids(tmp_path):
+    """Finding 10: a boundary-only case renders the same text on both sides, so its line shows each side's
+    tokens from the divergence on; alignment_report.json carries the stop ids (as `check --json` does)."""
+    d = model_dir(tmp_path, LLAMA31)
+    proc = cli("repair", str(d), "--template", "llama3")
+    assert proc.returncode == 0, proc.stderr
+    line = next(x for x in proc.stdout.splitlines() if x.lstrip().startswith("boundary-only"))
+    assert line.endswith(
+        "at token 13: training '\\n\\n' + '\\n\\n' + 'Answer' + ' after' | engine '\\n\\n\\n\\n' + 'Answer' + ' after' + ' blank'"
+    ), line
+    report = json.loads((d / "alignment_report.json").read_text())
+    assert report["stop_ids"] == {"template": [128009, 128008], "engine": [128009, 128008], "missing": []}
+    diff = next(c["first_diff"] for c in report["cases"] if c["status"] == "boundary_only")
+    assert diff["expected_tokens"][:2] == ["\n\n", "\n\n"] and diff["actual_tokens"][0] == "\n\n\n\n"
+
+
+def test_check_groups_cases_by_cause(tmp_path):
+    """Finding 11: `check` printed one DIFFERS line per probe case (28 for Llama-3.1's own template vs LF's
+    llama3, one cause: the date header); cases diverging at the same tokens are now one group with a count."""
+    d = model_dir(tmp_path, LLAMA31)
+    proc = cli("check", str(d), "--template", "llama3")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = [x for x in proc.stdout.splitlines() if x.lstrip().startswith("DIFFERS")]
+    assert sum(int(x.split()[1]) if x.split()[1].isdigit() else 1 for x in lines) == 28
+    assert len(lines) <= 7, lines
+    assert any(x.startswith("  DIFFERS       10 cases: plain/full, plain/gen,") and "and 6 more  at token 2 (plain/full)" in x for x in lines)
+    assert "summary: 0 identical, 0 boundary-only, 28 differ, 0 unsupported" in proc.stdout
+
+
+def test_jinja_config_takes_the_tokenizer_from_the_yaml(tmp_path):
+    """Finding 11: `jinja --config TRAIN.yaml` without --tokenizer loads the YAML's model_name_or_path (LF's
+    tokenizer); with neither, exit 2 naming both ways."""
+    d = model_dir(tmp_path, QWEN25, model_type="qwen2")
+    cfg = tmp_path / "train.yaml"
+    cfg.write_text(f"model_name_or_path: {d}\ntemplate: qwen\ndefault_system: Be brief.\n")
+    proc = cli("jinja", "--config", str(cfg))
+    assert proc.returncode == 0, proc.stderr
+    given = cli("jinja", "--config", str(cfg), "--tokenizer", str(d))
+    assert proc.stdout == given.stdout and '"Be brief."' in proc.stdout
+    proc = cli("jinja", "--template", "qwen")
+    assert proc.returncode == 2 and "--tokenizer DIR" in proc.stderr and "model_name_or_path" in proc.stderr, proc.stderr
+
+
+def test_workers_default_by_size():
+    """Finding 11: `--workers 2` was slower than 1 on small datasets (pool start-up); the default follows the size."""
+    from lf_template_ext.cli.check_cmd import AUTO_WORKERS_MIN_ROWS, auto_workers
+
+    assert auto_workers(None, 500) == 1 and auto_workers(None, AUTO_WORKERS_MIN_ROWS - 1) == 1
+    assert auto_workers(None, AUTO_WORKERS_MIN_ROWS) == min(os.cpu_count() or 1, 4)
+    assert auto_workers(None, None) == min(os.cpu_count() or 1, 4)  # a JSON-lines file too large to parse up front
+    assert auto_workers(3, 10) == 3  # as given
+
+
+# -- finding 4: a model trained with `template: native` ------------------------------------------------------------
+
+
+def test_repair_template_native_keeps_the_template_and_emit_says_there_is_nothing_to_compile(tmp_path):
+    """Finding 4 (CLI side; the training side is tests/test_hook.py): `repair --template native` used to fail
+    with "NativeTemplate overrides encode_multiturn"; it keeps the model's template, writes the stop ids, the
+    native SERVING.md and native mode's check as the report. `emit`/`jinja` have no LF template to compile:
+    exit 3 with the reason."""
+    from lf_template_ext.modeldir.files import read_chat_template
+
+    d = model_dir(tmp_path, QWEN25, model_type="qwen2")
+    own = read_chat_template(str(d))[0]
+    proc = cli("repair", str(d), "--template", "native")
+    assert proc.returncode == 0, proc.stderr
+    assert f"repaired {d} for LF template 'native' (keep-native):" in proc.stdout
+    assert read_chat_template(str(d))[0] == own
+    assert json.loads((d / "generation_config.json").read_text())["eos_token_id"] == [151645]
+    serving = (d / "SERVING.md").read_text()
+    assert f"vllm serve {d} --generation-config {d}\n" in serving and "--chat-template hf" in serving
+    report = json.loads((d / "alignment_report.json").read_text())
+    assert report["template"] == "native" and report["summary"]["identical"] == 11
+    for cmd in (["emit", str(d), "--template", "native", "--engine", "ollama"], ["jinja", "--template", "native", "--tokenizer", str(d)]):
+        proc = cli(*cmd)
+        assert proc.returncode == 3 and "no LF template to compile" in proc.stderr, proc.stderr

@@ -23,7 +23,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
 from harness import FIXTURES, fixture_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]

@@ -101,9 +101,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _context(args: argparse.Namespace, info: Any, snap: Any, tokenizer: Any, resolved: Any, out_dir: str) -> Any:
+    from ..modeldir.adapter import adapter_base_model
     from ..modeldir.record import read_record
     from ..workflows import engines
-    from ..workflows.repair import adapter_base_model
 
     base = None
     if info.is_adapter:

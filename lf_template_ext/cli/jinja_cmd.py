@@ -16,7 +16,7 @@ default system, multi-turn, add_generation_prompt, tools and tool calls in LF's 
 
 examples:
   lf-template jinja --template qwen --tokenizer ./Qwen2.5-7B-Instruct
-  lf-template jinja --config train_qwen3.yaml --tokenizer ./Qwen3-8B --output qwen3_lf.jinja
+  lf-template jinja --config train_qwen3.yaml --output qwen3_lf.jinja   # tokenizer: the YAML's model_name_or_path
   vllm serve ./merged --chat-template qwen3_lf.jinja --generation-config ./merged
 
 The tokenizer matters: LF's {"bos_token"}/{"eos_token"} slots become that tokenizer's token texts
@@ -32,8 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tokenizer",
         metavar="DIR",
-        required=True,
-        help="dir of the tokenizer training used (the base model or the merged export)",
+        help="dir of the tokenizer training used (the base model or the merged export); default: the "
+        "`model_name_or_path` of --config",
     )
     parser.add_argument("--output", "-o", metavar="FILE", help="write the template here instead of stdout")
     parser.add_argument("--trust-remote-code", action="store_true", help="allow tokenizers that ship code (GLM-4, InternLM2)")
@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         from .emit_cmd import _check_output
 
         _check_output(args.output, args.force)
+    args.tokenizer = _tokenizer_dir(args)
     resolved = resolve_template(args, model_dir=args.tokenizer)
     tokenizer = load_tokenizer(args.tokenizer, trust_remote_code=args.trust_remote_code)
     # the same compile as lf_template_ext.compile_jinja, refusing a template this tokenizer was not trained with
@@ -66,6 +67,24 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _tokenizer_dir(args: argparse.Namespace) -> str:
+    """``--tokenizer``, else the training YAML's ``model_name_or_path`` (what LF loaded the tokenizer from)."""
+    from ..errors import BadInputError
+    from ..modeldir.record import read_model_path
+
+    if args.tokenizer:
+        return args.tokenizer
+    path = read_model_path(args.config) if getattr(args, "config", None) else None
+    if path is None:
+        raise BadInputError(
+            "no tokenizer: the template's tokens are that tokenizer's",
+            path=getattr(args, "config", None),
+            hint="pass --tokenizer DIR (the base model or the merged export), or --config TRAIN.yaml with its "
+            "model_name_or_path",
+        )
+    return path
 
 
 def _stop_note(directory: str, tokenizer: object, resolved: object) -> None:

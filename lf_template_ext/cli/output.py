@@ -14,20 +14,36 @@ STATUS_LABEL = {
 }
 
 
-def _short(text: str, limit: int = 80) -> str:
-    r = repr(text)
-    return r if len(r) <= limit else r[: limit - 3] + "..."
-
-
 def print_report(report: Any, out: Optional[TextIO] = None, *, verbose: bool = True) -> None:
-    """One line per case; the first diverging token with decoded context on both sides."""
+    """The cases grouped by cause, then the summary.
+
+    Identical cases are one count line. Cases that diverge at the same first token pair (or are refused for
+    the same reason) are one group: its count, its case ids, and one example's first diverging token with the
+    decoded context on both sides (a boundary-only case: each side's token split). One cause, one group: a
+    template whose default system differs shows one DIFFERS group, not one line per probe."""
     out = out or sys.stdout
+    groups: dict[tuple, list[Any]] = {}
     for case in report.cases:
+        if case.status == "identical":
+            key: tuple = ("identical",)
+        elif case.first_diff is not None and case.status in ("differs", "boundary_only"):
+            d = case.first_diff
+            key = (case.status, tuple(d.expected_tokens[:1]), tuple(d.actual_tokens[:1]), d.expected_text == d.actual_text)
+        else:
+            key = (case.status, case.reason)
+        groups.setdefault(key, []).append(case)
+    for key, cases in groups.items():
+        case = cases[0]
         label = STATUS_LABEL.get(case.status, case.status)
-        line = f"  {label:13s} {case.id}"
+        if key == ("identical",):
+            print(f"  {label:13s} {_ids(cases)}", file=out)
+            continue
+        line = f"  {label:13s} {_ids(cases)}"
         if case.first_diff is not None and case.status in ("differs", "boundary_only"):
             d = case.first_diff
-            line += f"  at token {d.index}: training {_short(d.expected_text)} | engine {_short(d.actual_text)}"
+            training, engine = d.shown(case.status)
+            where = f" ({case.id})" if len(cases) > 1 else ""
+            line += f"  at token {d.index}{where}: training {training} | engine {engine}"
         elif case.reason and (verbose or case.status != "unsupported"):
             line += f"  ({case.reason})"
         print(line, file=out)
@@ -43,6 +59,14 @@ def print_report(report: Any, out: Optional[TextIO] = None, *, verbose: bool = T
             "(LF tokenizes each slot on its own); --strict treats them as failures",
             file=sys.stderr,
         )
+
+
+def _ids(cases: list[Any], shown: int = 4) -> str:
+    """One case's id, or ``N cases: a, b, c, d and K more``."""
+    if len(cases) == 1:
+        return cases[0].id
+    ids = ", ".join(c.id for c in cases[:shown])
+    return f"{len(cases)} cases: {ids}" + (f" and {len(cases) - shown} more" if len(cases) > shown else "")
 
 
 def dump(data: Any) -> str:

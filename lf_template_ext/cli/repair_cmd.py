@@ -141,7 +141,7 @@ def _run_dir(args: argparse.Namespace, target: str, resolved) -> int:
     if backup is None:
         print(f"nothing to change: {target} already serves LF template {resolved.template!r}")
     else:
-        print(f"repaired {target} for LF template {resolved.template!r} ({mode}):")
+        print(f"repaired {target} for LF template {resolved.template!r} ({plan.mode}):")
         for c in txn.changes:
             print(f"  {c.kind:7s} {c.relpath}")
         print(f"backup: {backup.path}  (undo with: lf-template restore {target})")

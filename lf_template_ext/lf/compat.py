@@ -575,6 +575,14 @@ def snapshot(
     lacks is refused before anything is written: LF adds such tokens (and resizes the embeddings)
     when it trains with the template, so a tokenizer without them was not trained with it.
     """
+    if isinstance(template, str) and template in OWN_TEMPLATE_NAMES:
+        raise UnsupportedTemplateError(
+            template,
+            "native mode trains with the model's own chat template, so there is no LF template to compile: the "
+            "dir's template already is the training format (`lf-template repair DIR --template native` aligns its "
+            "stop ids and writes SERVING.md for the engines that render Jinja)",
+            "template: native",
+        )
     prepared = prepare(template, tokenizer, options)
     if trained_with is not None:
         require_trained_tokens(prepared, trained_with)

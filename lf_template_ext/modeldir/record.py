@@ -81,6 +81,19 @@ def read_train_yaml(path: str) -> dict[str, Any]:
     return out
 
 
+def read_model_path(path: str) -> Optional[str]:
+    """``model_name_or_path`` of an LF YAML (the tokenizer training used), or ``None``."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f) or {}
+    except (OSError, yaml.YAMLError):
+        return None  # read_train_yaml reports a bad config
+    value = data.get("model_name_or_path") if isinstance(data, dict) else None
+    return value if isinstance(value, str) and value.strip() else None
+
+
 def _coerce(key: str, value: Any, origin: str) -> Any:
     try:
         return ALL_KEYS[key].parse(value)

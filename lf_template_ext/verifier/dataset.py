@@ -537,11 +537,6 @@ def exit_code(
     )
 
 
-def _short(text: str, limit: int = 100) -> str:
-    r = repr(text)
-    return r if len(r) <= limit else r[: limit - 3] + "..."
-
-
 def print_summary(agg: Aggregate, out: Any = None) -> None:
     """Counts, then each kind of difference with its count and one example (first diverging token)."""
     out = out or sys.stdout
@@ -558,8 +553,9 @@ def print_summary(agg: Aggregate, out: Any = None) -> None:
         if ex.first_diff is not None:
             d = ex.first_diff
             print(f"            e.g. sample {ex.index} of {ex.dataset}, {ex.part}, token {d.index}:", file=out)
-            print(f"              training {_short(d.expected_text)}", file=out)
-            print(f"              engine   {_short(d.actual_text)}", file=out)
+            training, engine = d.shown(k.status, 100)
+            print(f"              training {training}", file=out)
+            print(f"              engine   {engine}", file=out)
         elif ex.reason:
             print(f"            e.g. sample {ex.index} of {ex.dataset}: {ex.reason[:300]}", file=out)
     for name, items in agg.skipped.items():

@@ -24,6 +24,8 @@ SCHEMA_VERSION = 1
 STATUSES = ("identical", "boundary_only", "differs", "unsupported")
 WINDOW_BEFORE = 4
 WINDOW_AFTER = 8
+#: tokens shown one by one from the first divergence (``FirstDiff.expected_tokens``)
+SPLIT_TOKENS = 4
 
 
 @dataclass
@@ -34,6 +36,21 @@ class FirstDiff:
     expected_text: str
     actual_text: str
     window_start: int = 0
+    #: each side's tokens from the divergence on, decoded one by one (a boundary-only case renders the same
+    #: text: its tokens show what differs)
+    expected_tokens: list[str] = field(default_factory=list)
+    actual_tokens: list[str] = field(default_factory=list)
+
+    def shown(self, status: str, limit: int = 80) -> tuple[str, str]:
+        """What to print for training and engine: the token split of a boundary-only case (``'\\n' + '\\n\\n'``
+        vs ``'\\n\\n\\n'``), the decoded window otherwise; reprs, cut at ``limit`` characters."""
+        if status == "boundary_only" and (self.expected_tokens or self.actual_tokens):
+            return _cut(" + ".join(map(repr, self.expected_tokens)), limit), _cut(" + ".join(map(repr, self.actual_tokens)), limit)
+        return _cut(repr(self.expected_text), limit), _cut(repr(self.actual_text), limit)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass
@@ -116,6 +133,8 @@ def compare_ids(case_id: str, expected: list[int], actual: list[int], tokenizer:
         expected_text=_decode(tokenizer, exp_w),
         actual_text=_decode(tokenizer, act_w),
         window_start=start,
+        expected_tokens=[_decode(tokenizer, [t]) for t in expected[i : i + SPLIT_TOKENS]],
+        actual_tokens=[_decode(tokenizer, [t]) for t in actual[i : i + SPLIT_TOKENS]],
     )
     same_text = _decode(tokenizer, expected) == _decode(tokenizer, actual)
     return CaseResult(

@@ -26,6 +26,8 @@ class CheckResult:
     stop_ids: list[int] = field(default_factory=list)
     engine_stop_ids: list[int] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: a LoRA adapter dir: what each engine does with it (``workflows.adapters.check_adapter``)
+    adapter: Optional[dict[str, Any]] = None
 
     def exit_code(self, strict: bool = False) -> int:
         from ..verifier.report import exit_code
@@ -48,7 +50,7 @@ def check_model_dir(
     from ..verifier.probe import verify_template
     from ..verifier.report import AlignmentReport, CaseResult
 
-    inspect_dir(model_dir)
+    info = inspect_dir(model_dir)
     if tokenizer is None:
         tokenizer = load_tokenizer(model_dir, trust_remote_code=trust_remote_code)
     jinja, where = read_chat_template(model_dir)
@@ -71,6 +73,15 @@ def check_model_dir(
         )
     stop_ids = list(snap.stop_ids)
     engine_ids = engine_stop_ids(model_dir, tokenizer)
+    adapter = None
+    if info.is_adapter:
+        from ..modeldir.adapter import adapter_base_model
+        from ..modeldir.record import read_record
+        from .adapters import check_adapter
+
+        base = (read_record(model_dir) or {}).get("model_name_or_path") or adapter_base_model(model_dir)
+        adapter = check_adapter(model_dir, base, tokenizer)
+        warnings.extend(f"adapter ({f['engine']}): {f['text']}" for f in (adapter or {}).get("findings", []))
     return CheckResult(
         report=report,
         template_file=where,
@@ -78,4 +89,72 @@ def check_model_dir(
         stop_ids=stop_ids,
         engine_stop_ids=engine_ids,
         warnings=warnings,
+        adapter=adapter,
     )
+
+
+# -- the probe corpus as LF-shaped rows (native mode, live servers, artifact engines) ------------------
+
+
+def probe_source() -> Any:
+    """The probe corpus as a pseudo-dataset (``check`` without ``--dataset`` on a sample-based check)."""
+    from ..lf.datasets import DatasetSource
+
+    return DatasetSource(name="probe corpus", files=("<built-in>",), entry={"formatting": "lf"}, dataset_dir=".", file_type="probe")
+
+
+def probe_rows(thought_words: tuple, tool_call_words: Optional[tuple]) -> list[tuple[int, dict[str, Any]]]:
+    """The probe conversations LF can represent, as already-converted rows (``_prompt``/``_response``/...)."""
+    from ..model.corpus import probe_corpus
+    from ..model.messages import UnrepresentableConversation, to_lf
+
+    rows = []
+    for i, conv in enumerate(c for c in probe_corpus() if "enable_thinking" not in c):
+        try:
+            lf = to_lf(conv["messages"], conv.get("tools"), thought_words=thought_words, tool_call_words=tool_call_words)
+        except UnrepresentableConversation:
+            continue
+        msgs = lf.messages
+        rows.append((i, {"_prompt": msgs[:-1], "_response": msgs[-1:], "_system": lf.system, "_tools": lf.tools, "_id": conv["id"]}))
+    return rows
+
+
+def use_probe_rows(setup: Any) -> tuple[Any, list[tuple[int, dict[str, Any]]]]:
+    """Point a dataset check (``verifier.dataset.build``) at the probe corpus: ``(source, rows)``."""
+    source = probe_source()
+    ref = setup.checker.reference
+    rows = probe_rows(getattr(ref, "thought_words", ("<think>\n", "\n</think>\n\n")), getattr(ref, "tool_call_words", None))
+    setup.checker.converters[source.name] = lambda row: row
+    return source, rows
+
+
+@dataclass
+class NativeCheck:
+    """``template: native``'s probe check of a model dir: its report dict (docs/contracts.md schema, with
+    the dataset fields) and the stop ids. ``summary``/``cases``/``to_dict`` read like an AlignmentReport."""
+
+    data: dict[str, Any]
+    cases: list[Any]
+    stop_ids: list[int]
+
+    @property
+    def summary(self) -> dict[str, int]:
+        return dict(self.data["summary"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.data)
+
+
+def check_native_dir(model_dir: str, options: TemplateOptions, *, trust_remote_code: bool = False) -> NativeCheck:
+    """What native mode trained on (the model's own chat template, whole) vs what engines render from the
+    dir now, on the probe corpus: differs only when the dir's template or kwargs changed since training."""
+    from ..verifier import dataset as dc
+
+    setup = dc.build(model_dir, "native", options, [], trust_remote_code=trust_remote_code)
+    source, rows = use_probe_rows(setup)
+    agg = dc.run(setup.checker, [(source.name, rows)], workers=1, batch_size=len(rows) or 1)
+    data = dc.report_dict(
+        agg, template="native", options=options.to_dict(), engine="hf", lf_version=setup.lf_version, sources=[source]
+    )
+    data["stop_ids"] = {"template": setup.stop_ids, "engine": setup.engine_stop_ids, "missing": setup.missing_stop_ids}
+    return NativeCheck(data=data, cases=list(agg.cases), stop_ids=list(setup.stop_ids))

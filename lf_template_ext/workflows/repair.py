@@ -31,6 +31,7 @@ from typing import Any, Optional
 
 from ..errors import BadInputError
 from ..model.options import MODES, TemplateOptions
+from ..modeldir.adapter import adapter_base_model
 from ..modeldir.files import (
     CHAT_TEMPLATE_JINJA,
     CHAT_TEMPLATE_JSON,
@@ -45,6 +46,8 @@ from ..modeldir.files import (
 )
 from ..modeldir.journal import BackupInfo, Transaction
 
+#: ``template: native`` (``lf_template_ext.native``): trained with the model's own chat template.
+NATIVE = "native"
 REPORT_FILE = "alignment_report.json"
 SERVING_FILE = "SERVING.md"
 #: Reports are computed with time frozen here, so a re-run writes the same bytes (idempotence).
@@ -119,6 +122,8 @@ def plan_repair(
         from ..modeldir.tokenizer import load_tokenizer
 
         tokenizer = load_tokenizer(model_dir, trust_remote_code=trust_remote_code)
+    if template == NATIVE:
+        return _plan_native(info, tokenizer, options, engines, cutoff_len, base_model, serve_max_len, trust_remote_code)
     snap = lf_compat.snapshot(template, tokenizer, options, trained_with=model_dir)
     notes: list[str] = []
     if mode == "fix":  # the current template is replaced unread (it may be unreadable: not UTF-8)
@@ -144,7 +149,8 @@ def plan_repair(
     gen["eos_token_id"] = list(snap.stop_ids)
     files[GENERATION_CONFIG] = dump_json(gen).encode("utf-8")
 
-    from .engines import EmitContext, verdicts as engine_verdicts
+    from .engines import EmitContext
+    from .engines import verdicts as engine_verdicts
 
     if info.is_adapter and not base_model:
         base_model = adapter_base_model(model_dir)
@@ -167,6 +173,58 @@ def plan_repair(
         notes=notes,
         cutoff_len=cutoff_len,
     )
+
+
+def _plan_native(
+    info: ModelDir,
+    tokenizer: Any,
+    options: TemplateOptions,
+    engines: tuple[str, ...],
+    cutoff_len: Optional[int],
+    base_model: Optional[str],
+    serve_max_len: Optional[int],
+    trust_remote_code: bool,
+) -> RepairPlan:
+    """A dir trained with ``template: native``: its own chat template *is* the training format, so it is
+    kept; the stop ids (tokenizer eos + ``generation_config.json``'s, native mode's rule) become a list
+    engines read, and the report is native mode's probe check (training examples vs the dir's template).
+
+    Only the engines that render the Jinja template serve it as trained: Ollama's TEMPLATE and LMDeploy's
+    JSON are compiled from an LF template, which native mode does not have (their notes say so)."""
+    from ..native import mode as native
+    from .check import check_native_dir
+    from .serving import ServingFacts, serving_md
+
+    native.require_chat_template(tokenizer)  # NativeModeError (bad input) names the model and the fix
+    stop_ids = native.stop_token_ids(tokenizer)
+    notes = [f"template: native: the model's own chat template is what training saw, so it is kept ({info.path})"]
+    files: dict[str, Optional[bytes]] = {}
+    gen_path = os.path.join(info.path, GENERATION_CONFIG)
+    gen = load_json_object(gen_path) if os.path.isfile(gen_path) else {}
+    gen["eos_token_id"] = list(stop_ids)
+    files[GENERATION_CONFIG] = dump_json(gen).encode("utf-8")
+    for name in engines:
+        if name in ("ollama", "lmdeploy"):
+            notes.append(
+                f"{name}: no file written: its template is compiled from an LF template and native mode trained with "
+                "the model's own Jinja template (serve it with an engine that renders Jinja: vLLM, SGLang, "
+                "LMDeploy's --chat-template hf, llama.cpp --jinja)"
+            )
+    check = check_native_dir(info.path, options, trust_remote_code=trust_remote_code)
+    if info.is_adapter and not base_model:
+        base_model = adapter_base_model(info.path)
+    facts = ServingFacts(
+        model_dir=info.path, template=NATIVE, is_reasoning=False, tool_format=None, thought_words=("", ""),
+        stop_ids=list(stop_ids), stop_tokens=[tokenizer.convert_ids_to_tokens(i) for i in stop_ids],
+        cutoff_len=cutoff_len, serve_max_len=serve_max_len, is_adapter=info.is_adapter, base_model=base_model,
+        native=True,
+    )  # fmt: skip
+    files[REPORT_FILE] = dump_json(check.to_dict()).encode("utf-8")
+    files[SERVING_FILE] = serving_md(facts).encode("utf-8")
+    return RepairPlan(
+        model=info, template=NATIVE, options=options, mode="keep-native", engines=tuple(engines), files=files,
+        report=check, notes=notes, cutoff_len=cutoff_len,
+    )  # fmt: skip
 
 
 def _tokenizer_files(
@@ -264,14 +322,29 @@ def dir_docs(
     """``alignment_report.json`` and ``SERVING.md`` for the dir as it is after this run (``repair``,
     the hooks and ``emit`` all write them from here, so they cannot drift from the engine files), and the
     report object."""
+    from .adapters import check_adapter
+
     info = inspect_dir(ctx.model_dir)
     report = _report(template, ctx.tokenizer, options, ctx.snapshot, jinja, notes)
+    adapter = check_adapter(ctx.model_dir, ctx.base_model, ctx.tokenizer) if info.is_adapter else None
+    notes.extend(f"adapter: {f['text']}" for f in (adapter or {}).get("findings", []))
     present = written | present_engine_files(ctx.model_dir, verdicts)
     data = report.to_dict()
+    data["stop_ids"] = stop_ids_report(ctx.snapshot.stop_ids, ctx.snapshot.stop_ids)
     data["engines"] = engines_report(verdicts, present)
+    if adapter is not None:
+        data["adapter"] = adapter
     report_bytes = dump_json(data).encode("utf-8")
-    serving = _serving(ctx, template, info, mode, present, verdicts)
+    serving = _serving(ctx, template, info, mode, present, verdicts, adapter)
     return {REPORT_FILE: report_bytes, SERVING_FILE: serving.encode("utf-8")}, report
+
+
+def stop_ids_report(template_ids: Any, engine_ids: Any) -> dict[str, list[int]]:
+    """The report's ``stop_ids`` (the same keys as ``check``'s): the template's, what engines stop on after this
+    run (``generation_config.json``'s ``eos_token_id`` as written), and the template's ids engines miss."""
+    from ..model.stops import missing_ids
+
+    return {"template": list(template_ids), "engine": list(engine_ids), "missing": missing_ids(list(template_ids), list(engine_ids))}
 
 
 def engines_report(verdicts: dict[str, Any], present: set[str]) -> dict[str, Any]:
@@ -296,7 +369,11 @@ def _report(template: str, tokenizer: Any, options: TemplateOptions, snap: Any, 
     return AlignmentReport(template=template, options=options.to_dict(), engine="hf", lf_version=snap.prepared.lf_version)
 
 
-def _serving(ctx: Any, template: str, info: ModelDir, mode: str, present: set[str], verdicts: dict[str, Any]) -> str:
+def _serving(
+    ctx: Any, template: str, info: ModelDir, mode: str, present: set[str], verdicts: dict[str, Any],
+    adapter: Optional[dict[str, Any]] = None,
+) -> str:  # fmt: skip
+    from .adapters import findings_of
     from .engines import lmdeploy_name_warning
     from .serving import ServingFacts, serving_md, sglang_name_warning
 
@@ -317,6 +394,7 @@ def _serving(ctx: Any, template: str, info: ModelDir, mode: str, present: set[st
         has_lmdeploy_json="lmdeploy" in present,
         keep_native=mode == "keep-native",
         verdicts=verdicts,
+        adapter_findings=findings_of(adapter),
     )
     if info.is_adapter and not ctx.base_model:
         serving.warnings.append("base model unknown: replace <base model dir> in the commands below")
@@ -325,17 +403,6 @@ def _serving(ctx: Any, template: str, info: ModelDir, mode: str, present: set[st
             if warning:
                 serving.warnings.append(warning)
     return serving_md(serving)
-
-
-def adapter_base_model(model_dir: str) -> Optional[str]:
-    """``base_model_name_or_path`` of a LoRA adapter dir's ``adapter_config.json`` (PEFT writes it)."""
-    from ..modeldir.files import ADAPTER_CONFIG
-
-    path = os.path.join(model_dir, ADAPTER_CONFIG)
-    if not os.path.isfile(path):
-        return None
-    value = load_json_object(path).get("base_model_name_or_path")
-    return value if isinstance(value, str) and value.strip() else None
 
 
 def stage_plan(plan: RepairPlan) -> Transaction:

@@ -54,9 +54,13 @@ class ServingFacts:
     has_modelfile: bool = False
     has_lmdeploy_json: bool = False
     keep_native: bool = False
+    #: trained with ``template: native`` (the model's own chat template): :func:`native_serving_md`
+    native: bool = False
     warnings: list[str] = field(default_factory=list)
     #: the engine registry's verdicts (``workflows.engines.Verdict`` by engine name)
     verdicts: dict[str, Any] = field(default_factory=dict)
+    #: what each engine does with this LoRA adapter (``workflows.adapters.AdapterFinding``)
+    adapter_findings: list[Any] = field(default_factory=list)
 
 
 # Engine flags for LoRA adapters, from each engine's documentation (checked for this file, not from memory):
@@ -75,6 +79,8 @@ def _q(path: str) -> str:
 
 
 def serving_md(f: ServingFacts) -> str:
+    if f.native:
+        return native_serving_md(f)
     # paths in commands are shell-quoted (a dir with spaces must stay one argument); prose keeps them bare
     raw_d = os.path.abspath(f.model_dir)
     lines = [
@@ -96,6 +102,10 @@ def serving_md(f: ServingFacts) -> str:
             "`LF_TEMPLATE_EXT=1` writes a merged dir with its own SERVING.md).",
             "",
         ]
+        if f.adapter_findings:
+            lines += ["What the engines do with this adapter (`alignment_report.json` `adapter`):", ""]
+            lines += [f"- {'all engines' if a.engine == 'all' else a.engine}: {a.text}" for a in f.adapter_findings]
+            lines += [""]
     if f.keep_native:
         lines += [
             "**Mode keep-native**: the model's own chat template was left in place; `alignment_report.json` shows",
@@ -106,6 +116,65 @@ def serving_md(f: ServingFacts) -> str:
         lines += [f"> Warning: {w}", ""]
     lines += _context_lines(f)
     lines += _vllm(f, raw_d) + _sglang(f, raw_d) + _lmdeploy(f, raw_d) + _ollama(f, raw_d) + _llama_cpp(f, raw_d)
+    return "\n".join(lines)
+
+
+def native_serving_md(f: ServingFacts) -> str:
+    """SERVING.md of a model trained with ``template: native``: its own chat template is the training format,
+    so the engines that render Jinja serve it as they serve the base model; only the stop ids need care."""
+    raw_d = os.path.abspath(f.model_dir)
+    d = _q(raw_d)
+    base = _q(f.base_model or "<base model dir>")
+    lora = _q(LORA_NAME + "=" + raw_d)
+    stops = ", ".join(f"`{t}` ({i})" for t, i in zip(f.stop_tokens, f.stop_ids))
+    lines = [
+        "# Serving this model",
+        "",
+        "Written by lf-template-ext for a model trained with `template: native`: LLaMA-Factory trained it on its own",
+        "chat template (the one in this directory), tokenized whole, so every engine that renders that Jinja template",
+        f"serves the training format. Stop on {stops} (`generation_config.json` lists them).",
+        "",
+    ]
+    if f.is_adapter:
+        lines += [
+            f"**LoRA adapter dir.** Engines load the base model (`{f.base_model or '<base model dir>'}`) and apply this",
+            "adapter; the base model's chat template is the one training used.",
+            "",
+        ]
+    for w in f.warnings:
+        lines += [f"> Warning: {w}", ""]
+    lines += _context_lines(f)
+    max_len = f" --max-model-len {f.serve_max_len}" if f.serve_max_len else ""
+    ctx = f" -c {f.serve_max_len}" if f.serve_max_len else ""
+    if f.is_adapter:
+        vllm = f"vllm serve {base} --enable-lora --lora-modules {lora} --generation-config {d}{max_len}"
+        sglang = f"python -m sglang.launch_server --model-path {base} --enable-lora --lora-paths {lora}"
+        lmdeploy = f"lmdeploy serve api_server {base} --backend pytorch --adapters {lora} --chat-template hf"
+        llama_cpp = [
+            f"python convert_hf_to_gguf.py {base} --outfile base.gguf",
+            f"python convert_lora_to_gguf.py {d} --base {base} --outfile adapter.gguf",
+            f"llama-server -m base.gguf --lora adapter.gguf --jinja{ctx}",
+        ]
+    else:
+        vllm = f"vllm serve {d} --generation-config {d}{max_len}"
+        sglang = f"python -m sglang.launch_server --model-path {d}"
+        lmdeploy = f"lmdeploy serve api_server {d} --chat-template hf"
+        llama_cpp = [f"python convert_hf_to_gguf.py {d} --outfile model.gguf", f"llama-server -m model.gguf --jinja{ctx}"]
+    lines += ["## vLLM", "", "```bash", vllm, "```", ""]
+    lines += ["## SGLang", "", "```bash", sglang, "```", "", f'Pass `"stop_token_ids": {f.stop_ids}` in each request.', ""]
+    lines += [
+        "## LMDeploy", "", "```bash", lmdeploy, "```", "",
+        "`--chat-template hf` makes LMDeploy render the Jinja template instead of a built-in one matched by the path.", "",
+    ]  # fmt: skip
+    lines += ["## llama.cpp", "", "```bash", *llama_cpp, "```", "", "`--jinja` renders the GGUF's Jinja chat template.", ""]
+    lines += [
+        "## Ollama",
+        "",
+        "Ollama renders a Go template of its own for the model family, not the Jinja template this model was trained",
+        "on, and lf-template-ext compiles Ollama templates only from LLaMA-Factory templates, so nothing here makes",
+        "Ollama render the training format: serve with an engine above.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -139,16 +208,22 @@ def _vllm(f: ServingFacts, raw_d: str) -> list[str]:
     tool_flags = f" --enable-auto-tool-choice --tool-call-parser {vparser}" if vparser else ""
     reason_flags = f" --reasoning-parser {rparser}" if rparser else ""
     lines = ["## vLLM", ""]
-    if f.is_adapter:
+    merge = _merge_first(f, "vllm")
+    if merge:
+        lines += merge
+    elif f.is_adapter:
         base = _q(f.base_model or "<base model dir>")
+        lora_flags = adapter_flags(f.adapter_findings, "vllm")
         lines += [
             "```bash",
-            f"vllm serve {base} --enable-lora --lora-modules {_q(LORA_NAME + '=' + raw_d)} \\",
+            f"vllm serve {base} --enable-lora --lora-modules {_q(LORA_NAME + '=' + raw_d)}{lora_flags} \\",
             f"    --chat-template {tpl} --generation-config {d}{max_len}{tool_flags}{reason_flags}",
             "```",
             "",
             f'Requests select the adapter with `"model": "{LORA_NAME}"`. Without `--generation-config`, pass',
-            f'`"stop_token_ids": {f.stop_ids}` in each request.',
+            f'`"stop_token_ids": {f.stop_ids}` in each request. Several adapters on one server share one',
+            "`--chat-template`: to give each its own, add `--trust-request-chat-template` and send this dir's",
+            '`chat_template.jinja` text as `"chat_template"` in each request for this adapter.',
         ]
     else:
         lines += [
@@ -169,12 +244,36 @@ def _vllm(f: ServingFacts, raw_d: str) -> list[str]:
     return lines + [""]
 
 
+def _merge_first(f: ServingFacts, engine: str) -> list[str]:
+    """An adapter this engine cannot serve as an adapter: "merge first", with the reasons (else ``[]``)."""
+    from .adapters import blocks
+
+    reasons = blocks(f.adapter_findings, engine) if f.is_adapter else []
+    if not reasons:
+        return []
+    return [
+        "Merge first: this adapter cannot be served as an adapter here ("
+        + "; ".join(r.text.split(":")[0] for r in reasons)
+        + "). `llamafactory-cli export` with `LF_TEMPLATE_EXT=1` writes the merged model with its own SERVING.md.",
+        "",
+    ]
+
+
+def adapter_flags(findings: list[Any], engine: str) -> str:
+    from .adapters import flags
+
+    return flags(findings, engine)
+
+
 def _sglang(f: ServingFacts, raw_d: str) -> list[str]:
     d, tpl = _q(raw_d), _q(os.path.join(raw_d, "chat_template.jinja"))
     _, rparser = _parsers(f)
     sparser = SGLANG_TOOL_PARSERS.get(f.tool_format or "")
     flags = (f" --tool-call-parser {sparser}" if sparser else "") + (f" --reasoning-parser {rparser}" if rparser else "")
     flags += f" --context-length {f.serve_max_len}" if f.serve_max_len else ""
+    merge = _merge_first(f, "sglang")
+    if merge:
+        return ["## SGLang", ""] + merge
     lines = ["## SGLang", "", "```bash"]
     if f.is_adapter:
         base = _q(f.base_model or "<base model dir>")
@@ -192,6 +291,9 @@ def _sglang(f: ServingFacts, raw_d: str) -> list[str]:
 
 
 def _lmdeploy(f: ServingFacts, raw_d: str) -> list[str]:
+    merge = _merge_first(f, "lmdeploy")
+    if merge:
+        return ["## LMDeploy", ""] + merge
     d = _q(raw_d)
     verdict = f.verdicts.get("lmdeploy")
     json_path = _q(os.path.join(raw_d, "lmdeploy_chat_template.json"))
@@ -239,6 +341,9 @@ def _lmdeploy(f: ServingFacts, raw_d: str) -> list[str]:
 
 
 def _ollama(f: ServingFacts, raw_d: str) -> list[str]:
+    merge = _merge_first(f, "ollama")
+    if merge:
+        return ["## Ollama", ""] + merge
     d = _q(raw_d)
     verdict = f.verdicts.get("ollama")
     lines = ["## Ollama", ""]
@@ -270,6 +375,9 @@ def _ollama(f: ServingFacts, raw_d: str) -> list[str]:
 
 
 def _llama_cpp(f: ServingFacts, raw_d: str) -> list[str]:
+    merge = _merge_first(f, "llama.cpp")
+    if merge:
+        return ["## llama.cpp", ""] + merge
     d = _q(raw_d)
     ctx = f" -c {f.serve_max_len}" if f.serve_max_len else ""
     lines = ["## llama.cpp", "", "```bash"]

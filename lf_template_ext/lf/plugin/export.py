@@ -115,17 +115,13 @@ def _post_export(state: Any, options: dict[str, Any]) -> None:
     rec["source"] = "export"
     plan.files[RECORD_NAME] = (json.dumps(rec, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     backup, txn = apply_plan(plan)
-    s = plan.report.summary
-    _log(
-        f"export_dir repaired for LF template {template!r} ({mode}): "
-        + ", ".join(c.relpath for c in txn.changes)
-        + f"; alignment: {s['identical']} identical, {s['boundary_only']} boundary-only, {s['differs']} differ"
-    )
     for note in plan.notes:
         _log(f"note: {note}")
     hub_id = getattr(model_args, "export_hub_model_id", None)
     if hub_id and txn.changes:
         _push(export_dir, hub_id, [c.relpath for c in txn.changes], getattr(model_args, "hf_hub_token", None))
+    for line in summary_lines(export_dir, plan, txn):
+        _log(line)
 
 
 def _push(export_dir: str, repo_id: str, files: list[str], token: Optional[str]) -> None:
@@ -164,13 +160,15 @@ def write_record(directory: str, record: dict[str, Any]) -> None:
     write_text_atomic(os.path.join(directory, RECORD_NAME), json.dumps(record, indent=2, ensure_ascii=False) + "\n")
 
 
-def repair_checkpoint(directory: str, record: dict[str, Any], options: dict[str, Any]) -> None:
-    """Fix a saved checkpoint's template files (same plan as `lf-template repair`)."""
+def repair_checkpoint(directory: str, record: dict[str, Any], options: dict[str, Any]) -> Any:
+    """Fix a saved checkpoint's (or the final output_dir's) template files, same plan as `lf-template repair`.
+
+    Returns ``(plan, transaction)`` (``None`` when the record names no template or the dir is gone)."""
     from ...workflows.repair import apply_plan, plan_repair
 
     template = record.get("template")
     if not template or not os.path.isdir(directory):
-        return
+        return None
     mode = "keep-native" if template == "native" else str(options.get(MODE_KEY, "fix"))
     plan = plan_repair(
         directory,
@@ -184,20 +182,67 @@ def repair_checkpoint(directory: str, record: dict[str, Any], options: dict[str,
         serve_max_len=_serve_max_len(options),
     )
     plan.files[RECORD_NAME] = (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-    apply_plan(plan)
+    _backup, txn = apply_plan(plan)
+    return plan, txn
+
+
+def summary_lines(directory: str, plan: Any, txn: Any, *, checkpoints: str = "") -> list[str]:
+    """The three lines the hook prints when ``train``/``export`` ends: what was written, the alignment, what next."""
+    changed = ", ".join(c.relpath for c in txn.changes) or "nothing needed changing"
+    s = plan.report.summary
+    aligned = s["differs"] == 0 and not s.get("unsupported")
+    off = [c.id for c in plan.report.cases if c.status in ("differs", "unsupported")]
+    shown = ", ".join(off[:3]) + (f" and {len(off) - 3} more" if len(off) > 3 else "")
+    verdict = "engines render what training saw" if aligned else f"NOT aligned on {shown}: see alignment_report.json"
+    return [
+        f"{directory}: served as LF template {plan.template!r} ({plan.mode}): {changed}{checkpoints}",
+        f"alignment on the probe corpus: {s['identical']} identical, {s['boundary_only']} boundary-only, "
+        f"{s['differs']} differ: {verdict}",
+        f"next: serve with the commands in {os.path.join(directory, 'SERVING.md')}; verify any time with "
+        f"`lf-template check {directory}`",
+    ]
+
+
+def finish_training(state: Any, options: dict[str, Any]) -> None:
+    """After LF saved the final model into ``output_dir`` (after ``run_exp``'s training, main process only):
+    repair it like a checkpoint (a full fine-tune is served from it; an adapter gets its record, SERVING.md and
+    generation config) and print the summary. Never raises: training has succeeded by now."""
+    directory = state.trained_output_dir
+    state.trained_output_dir = None
+    if directory is None:
+        return
+    rec = _record_for_training(state)
+    if rec is None:
+        return
+    done, failed = state.checkpoints_fixed, state.checkpoints_failed
+    note = f"; {done} checkpoint(s) fixed" + (f", {failed} failed (above)" if failed else "") if done or failed else ""
+    try:
+        result = repair_checkpoint(directory, rec, options)
+    except Exception as e:  # noqa: BLE001 - the model is trained and saved; say what is left to do
+        _log(f"fixing {directory} failed: {type(e).__name__}: {e}")
+        _log(f"next: `lf-template repair {directory}` (its lf_template_ext.json names template {rec.get('template')!r})")
+        return
+    if result is not None:
+        for line in summary_lines(directory, *result, checkpoints=note):
+            _log(line)
 
 
 def train_callback(state: Any, options: dict[str, Any]) -> Any:
     from transformers import TrainerCallback
 
+    state.checkpoints_fixed = state.checkpoints_failed = 0
+    state.trained_output_dir = None
+
     class LFTemplateExtCallback(TrainerCallback):
         """Writes lf_template_ext.json and fixes template files of every checkpoint (main process)."""
 
-        def _safely(self, what: str, fn, *a) -> None:
+        def _safely(self, what: str, fn, *a) -> bool:
             try:
                 fn(*a)
             except Exception as e:  # noqa: BLE001 - never break training
                 _log(f"{what} failed: {type(e).__name__}: {e}")
+                return False
+            return True
 
         def on_train_begin(self, args, st, control, **kwargs):
             rec = _record_for_training(state)
@@ -209,13 +254,17 @@ def train_callback(state: Any, options: dict[str, Any]) -> Any:
             if rec is None or not st.is_world_process_zero:
                 return
             ckpt = os.path.join(args.output_dir, f"checkpoint-{st.global_step}")
-            self._safely(f"fixing {ckpt}", repair_checkpoint, ckpt, rec, options)
+            if self._safely(f"fixing {ckpt}", repair_checkpoint, ckpt, rec, options):
+                state.checkpoints_fixed += 1
+            else:
+                state.checkpoints_failed += 1
 
         def on_train_end(self, args, st, control, **kwargs):
-            # LF saves the final model after this event, so only the record is written here;
-            # `llamafactory-cli export` or `lf-template repair` fix output_dir's template files.
+            # LF saves the final model after this event: the record now, the repair once run_exp returns
+            # (hook.run_exp -> finish_training).
             rec = _record_for_training(state)
             if rec is not None and st.is_world_process_zero:
                 self._safely("writing the training record", write_record, args.output_dir, rec)
+                state.trained_output_dir = args.output_dir
 
     return LFTemplateExtCallback()

@@ -2,7 +2,9 @@
 
 The installed ``lf_template_ext.pth`` runs one line at interpreter start: if the variable is
 ``1``/``true``/``y`` (LF's own ``is_env_enabled`` rule) it calls :func:`install`; otherwise
-it does nothing else. :func:`install` imports nothing of LF, transformers or torch: it adds
+it imports nothing and only wraps ``sys.excepthook`` to add one line to an uncaught ``ValueError``
+that names a ``template_ext_*`` key (LF's argument parser refusing our YAML keys): "run with
+LF_TEMPLATE_EXT=1". :func:`install` imports nothing of LF, transformers or torch: it adds
 an import hook that patches LF modules *when they load*, so every process that runs LF
 (``llamafactory-cli``, ``lmf``, torchrun workers re-executing ``launcher.py``, the WebUI and
 its training subprocesses) gets the same behaviour without extra flags.
@@ -21,7 +23,8 @@ Patches (each idempotent, each a thin wrapper around LF's own function):
   repairs ``export_dir`` (``lf_template_ext.workflows.repair``) and pushes the rewritten files when
   ``export_hub_model_id`` is set;
 * ``llamafactory.train.tuner.run_exp``: adds a callback that writes the train-time record
-  ``lf_template_ext.json`` into ``output_dir`` and fixes every saved checkpoint.
+  ``lf_template_ext.json`` into ``output_dir`` and fixes every saved checkpoint; once LF has saved
+  the final model, fixes ``output_dir`` the same way and prints a three-line summary.
 """
 
 from __future__ import annotations
@@ -49,6 +52,10 @@ class _State:
         self.template: Any = None
         self.extra_tokens_before_fix: Optional[list[str]] = None
         self.base_tokenizer_path: Optional[str] = None
+        #: set by the training callback at ``on_train_end`` (main process): the dir to repair once LF saved it
+        self.trained_output_dir: Optional[str] = None
+        self.checkpoints_fixed = 0
+        self.checkpoints_failed = 0
 
 
 STATE = _State()
@@ -277,11 +284,13 @@ def _wrap_run_exp(original: Callable) -> Callable:
         return original
 
     def run_exp(args=None, callbacks=None):
-        from .export import train_callback
+        from .export import finish_training, train_callback
 
         callbacks = list(callbacks or [])
         callbacks.append(train_callback(STATE, OPTIONS))
-        return original(args, callbacks)
+        result = original(args, callbacks)
+        finish_training(STATE, OPTIONS)  # LF has saved the final model into output_dir by now
+        return result
 
     run_exp._lf_template_ext = True  # type: ignore[attr-defined]
     run_exp.__wrapped__ = original  # type: ignore[attr-defined]
