@@ -101,16 +101,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _context(args: argparse.Namespace, info: Any, snap: Any, tokenizer: Any, resolved: Any, out_dir: str) -> Any:
-    from ..modeldir.record import read_record
     from ..workflows import engines
     from ..workflows.repair import adapter_base_model
 
     base = None
     if info.is_adapter:
-        base = (read_record(args.model_dir) or {}).get("model_name_or_path") or adapter_base_model(args.model_dir)
+        base = resolved.provenance.base_model or adapter_base_model(args.model_dir)
     return engines.EmitContext(
         snap, args.model_dir, info.name, tokenizer, resolved.cutoff_len, serve_max_len=resolved.serve_max_len,
-        is_adapter=info.is_adapter, base_model=base, output_dir=out_dir,
+        is_adapter=info.is_adapter, base_model=base, output_dir=out_dir, provenance=resolved.described,
     )  # fmt: skip
 
 

@@ -17,12 +17,18 @@ chat_template.jinja (identical text), generation_config.json eos_token_id = toke
 stop ids, the tokenizer's extra special tokens, SERVING.md (exact serve commands per engine),
 alignment_report.json, and the engine files you ask for.
 
+Template and options: flags > --config > what the dir records about training (lf_template_ext.json, then
+LF's training_args.yaml / llamaboard_config.yaml, which LLaMA Board writes into a run's output dir) > LF's
+defaults; a flag contradicting training is a warning naming both values (--override-training: none). With
+nothing recorded, the error names the template LF itself would pick for the model.
+
 Every file is backed up first into MODEL_DIR/.lf-template-backups/<UTC timestamp>/ (with a manifest),
 replaced atomically, never written through a symlink (an HF cache snapshot's links are replaced by files,
 the shared blobs stay untouched). Running it again changes nothing and says so. An interrupted run is
 rolled back by the next run or by `lf-template restore`.
 
 examples:
+  lf-template repair ./saves/qwen3/lora/sft                    # template and options from what training recorded
   lf-template repair ./merged --template llama3 --dry-run      # what would change, nothing written
   lf-template repair ./merged --template llama3 --dry-run --diff   # the same as a unified diff
   lf-template repair ./merged --template llama3
@@ -105,11 +111,10 @@ def _report_recovered(recovered: list) -> None:
 
 def _run_dir(args: argparse.Namespace, target: str, resolved) -> int:
     from ..modeldir.journal import recover_runs
-    from ..modeldir.record import read_record
     from ..workflows.repair import plan_repair, stage_plan
     from .output import print_report
 
-    record = read_record(target) or {}
+    record = resolved.provenance.record or {}
     mode = args.mode or "fix"
     engines = args.engines or ("vllm",)
     if not args.dry_run:
@@ -123,8 +128,9 @@ def _run_dir(args: argparse.Namespace, target: str, resolved) -> int:
         cutoff_len=resolved.cutoff_len,
         original_extra_tokens=record.get("extra_special_tokens"),
         trust_remote_code=args.trust_remote_code,
-        base_model=record.get("model_name_or_path"),
+        base_model=resolved.provenance.base_model,
         serve_max_len=resolved.serve_max_len,
+        provenance=resolved.described,
     )
     for note in plan.notes:
         print(f"note: {note}", file=sys.stderr)

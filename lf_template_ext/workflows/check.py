@@ -26,6 +26,8 @@ class CheckResult:
     stop_ids: list[int] = field(default_factory=list)
     engine_stop_ids: list[int] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: reasoning templates trained with a mode: the opposite ``enable_thinking`` request (``verifier.probe.thinking_switch``)
+    thinking: Optional[dict[str, Any]] = None
 
     def exit_code(self, strict: bool = False) -> int:
         from ..verifier.report import exit_code
@@ -45,7 +47,7 @@ def check_model_dir(
 ) -> CheckResult:
     from ..lf import compat as lf_compat
     from ..modeldir.tokenizer import load_tokenizer
-    from ..verifier.probe import verify_template
+    from ..verifier.probe import thinking_switch, verify_template
     from ..verifier.report import AlignmentReport, CaseResult
 
     inspect_dir(model_dir)
@@ -65,10 +67,13 @@ def check_model_dir(
         report.cases.append(
             CaseResult("chat_template", "differs", reason=f"no chat template in {model_dir}: engines refuse chat requests")
         )
-    else:
+    thinking = None
+    if jinja is not None:
         report = verify_template(
             template, tokenizer, conversations, jinja=jinja, options=options, frozen=frozen, prepared=snap.prepared
         )
+        if conversations is None:
+            thinking = thinking_switch(template, tokenizer, jinja=jinja, options=options, prepared=snap.prepared, frozen=frozen)
     stop_ids = list(snap.stop_ids)
     engine_ids = engine_stop_ids(model_dir, tokenizer)
     return CheckResult(
@@ -78,4 +83,5 @@ def check_model_dir(
         stop_ids=stop_ids,
         engine_stop_ids=engine_ids,
         warnings=warnings,
+        thinking=thinking,
     )

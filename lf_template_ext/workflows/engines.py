@@ -42,6 +42,8 @@ class EmitContext:
     base_model: Optional[str] = None
     #: the dir the file is written to (a Modelfile's FROM is relative to it); None: ``model_dir``
     output_dir: Optional[str] = None
+    #: ``{key: "value (source)"}``: where the template and each option came from (report, SERVING.md)
+    provenance: Optional[dict[str, str]] = None
 
 
 @dataclass(frozen=True)

@@ -99,8 +99,10 @@ def plan_repair(
     trust_remote_code: bool = False,
     base_model: Optional[str] = None,
     serve_max_len: Optional[int] = None,
+    provenance: Optional[dict[str, str]] = None,
 ) -> RepairPlan:
-    """Compute every file the repair writes; nothing is written here."""
+    """Compute every file the repair writes; nothing is written here. ``provenance``
+    (``{key: "value (source)"}``, ``model.options.Provenanced.describe``) goes into the report and SERVING.md."""
     from ..compiler import compile_spec
     from ..lf import compat as lf_compat
     from ..workflows.engines import parse_names
@@ -144,13 +146,14 @@ def plan_repair(
     gen["eos_token_id"] = list(snap.stop_ids)
     files[GENERATION_CONFIG] = dump_json(gen).encode("utf-8")
 
-    from .engines import EmitContext, verdicts as engine_verdicts
+    from .engines import EmitContext
+    from .engines import verdicts as engine_verdicts
 
     if info.is_adapter and not base_model:
         base_model = adapter_base_model(model_dir)
     ctx = EmitContext(
         snap, info.path, info.name, tokenizer, cutoff_len, serve_max_len=serve_max_len, is_adapter=info.is_adapter,
-        base_model=base_model,
+        base_model=base_model, provenance=provenance,
     )  # fmt: skip
     verdicts = engine_verdicts(ctx)
     written = _engine_files(ctx, info, engines, verdicts, files, notes)
@@ -269,6 +272,8 @@ def dir_docs(
     present = written | present_engine_files(ctx.model_dir, verdicts)
     data = report.to_dict()
     data["engines"] = engines_report(verdicts, present)
+    if ctx.provenance:
+        data["options_provenance"] = dict(ctx.provenance)
     report_bytes = dump_json(data).encode("utf-8")
     serving = _serving(ctx, template, info, mode, present, verdicts)
     return {REPORT_FILE: report_bytes, SERVING_FILE: serving.encode("utf-8")}, report
@@ -317,6 +322,8 @@ def _serving(ctx: Any, template: str, info: ModelDir, mode: str, present: set[st
         has_lmdeploy_json="lmdeploy" in present,
         keep_native=mode == "keep-native",
         verdicts=verdicts,
+        enable_thinking=snap.spec.enable_thinking,
+        provenance=dict(ctx.provenance or {}),
     )
     if info.is_adapter and not ctx.base_model:
         serving.warnings.append("base model unknown: replace <base model dir> in the commands below")

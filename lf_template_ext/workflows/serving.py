@@ -57,6 +57,10 @@ class ServingFacts:
     warnings: list[str] = field(default_factory=list)
     #: the engine registry's verdicts (``workflows.engines.Verdict`` by engine name)
     verdicts: dict[str, Any] = field(default_factory=dict)
+    #: the trained ``enable_thinking`` (reasoning templates: what the served default must be)
+    enable_thinking: Optional[bool] = True
+    #: ``{key: "value (source)"}``: where the template and each option came from
+    provenance: dict[str, str] = field(default_factory=dict)
 
 
 # Engine flags for LoRA adapters, from each engine's documentation (checked for this file, not from memory):
@@ -104,6 +108,10 @@ def serving_md(f: ServingFacts) -> str:
         ]
     for w in f.warnings:
         lines += [f"> Warning: {w}", ""]
+    if f.provenance:
+        lines += ["Template and options, and where each came from (a flag, the training record, LF's run files, LF's default):", ""]
+        lines += [f"- `{key}`: {value}" for key, value in f.provenance.items()] + [""]
+    lines += _thinking_lines(f)
     lines += _context_lines(f)
     lines += _vllm(f, raw_d) + _sglang(f, raw_d) + _lmdeploy(f, raw_d) + _ollama(f, raw_d) + _llama_cpp(f, raw_d)
     return "\n".join(lines)
@@ -126,9 +134,47 @@ def _context_lines(f: ServingFacts) -> list[str]:
     ]
 
 
+def _thinking_lines(f: ServingFacts) -> list[str]:
+    """Thinking as trained: what the served default is, and what the opposite request does."""
+    if not f.is_reasoning:
+        return []
+    if f.enable_thinking is None:
+        return [
+            "Thinking: trained with `enable_thinking: null` (LF keeps each sample's own thoughts); the chat template",
+            "leaves the mode to the request, so no default is set below.",
+            "",
+        ]
+    value = "true" if f.enable_thinking else "false"
+    lines = [f"Thinking: trained with `enable_thinking: {value}`. The chat template renders that mode when a request"]
+    if f.enable_thinking:
+        lines += [
+            "does not say otherwise; the commands below make it the server default too and parse the thoughts out of",
+            'the answer. A request with `"chat_template_kwargs": {"enable_thinking": false}` gets a prompt training',
+            "never saw (`lf-template check DIR --chat-template-kwargs '{\"enable_thinking\": false}'` shows it).",
+        ]
+    else:
+        lines += [
+            "does not say otherwise (the empty thought block in the generation prompt, as in training), and the",
+            "commands below make it the server default too. No reasoning parser is set: a model trained with",
+            "thinking off writes no thoughts, and a parser would look for them. A request with",
+            '`"chat_template_kwargs": {"enable_thinking": true}` gets a prompt training never saw',
+            "(`lf-template check DIR --chat-template-kwargs '{\"enable_thinking\": true}'` shows it).",
+        ]
+    return lines + [""]
+
+
+def _thinking_kwargs(f: ServingFacts) -> str:
+    """``'{"enable_thinking": false}'`` (shell-quoted JSON) for a reasoning template trained with a mode, else ``""``."""
+    if not f.is_reasoning or f.enable_thinking is None:
+        return ""
+    return _q('{"enable_thinking": ' + ("true" if f.enable_thinking else "false") + "}")
+
+
 def _parsers(f: ServingFacts) -> tuple[Optional[str], Optional[str]]:
+    """The tool-call parser, and the reasoning parser only where the trained mode can produce thoughts."""
     vparser = VLLM_TOOL_PARSERS.get(f.tool_format or "", None)
-    rparser = reasoning_parser(f.template, f.thought_words) if f.is_reasoning else None
+    thinks = f.is_reasoning and f.enable_thinking is not False
+    rparser = reasoning_parser(f.template, f.thought_words) if thinks else None
     return vparser, rparser
 
 
@@ -138,6 +184,8 @@ def _vllm(f: ServingFacts, raw_d: str) -> list[str]:
     max_len = f" --max-model-len {f.serve_max_len}" if f.serve_max_len else ""
     tool_flags = f" --enable-auto-tool-choice --tool-call-parser {vparser}" if vparser else ""
     reason_flags = f" --reasoning-parser {rparser}" if rparser else ""
+    kwargs = _thinking_kwargs(f)
+    reason_flags += f" \\\n    --default-chat-template-kwargs {kwargs}" if kwargs else ""
     lines = ["## vLLM", ""]
     if f.is_adapter:
         base = _q(f.base_model or "<base model dir>")
@@ -163,9 +211,18 @@ def _vllm(f: ServingFacts, raw_d: str) -> list[str]:
     if f.tool_format and not vparser:
         lines += ["", f"No vLLM tool-call parser reads LF's `{f.tool_format}` tool format: parse tool calls client-side."]
     if f.is_reasoning:
-        if not rparser:
+        if f.enable_thinking is False:
+            lines += ["", "No `--reasoning-parser`: trained with thinking off, the model writes no thoughts (see Thinking above)."]
+        elif not rparser:
             lines += ["", "No vLLM reasoning parser matches this template's thought words: thoughts stay in the content."]
-        lines += ["", "Thinking on/off per request: `\"chat_template_kwargs\": {\"enable_thinking\": false}`."]
+        if kwargs:
+            lines += [
+                "",
+                "`--default-chat-template-kwargs` makes training's mode the default of every request"
+                + (" (and of the reasoning parser)" if rparser else "")
+                + "; a request's own",
+                "`chat_template_kwargs` still wins.",
+            ]
     return lines + [""]
 
 
@@ -188,6 +245,14 @@ def _sglang(f: ServingFacts, raw_d: str) -> list[str]:
         ]
     else:
         lines += [f"python -m sglang.launch_server --model-path {d} --chat-template {tpl}{flags}", "```"]
+    if f.is_reasoning and f.enable_thinking is not None:
+        value = "true" if f.enable_thinking else "false"
+        lines += [
+            "",
+            f"Thinking: a request without `chat_template_kwargs` renders training's `enable_thinking: {value}` (the chat",
+            "template's own default, which this dir's template sets to training's mode)"
+            + ("; no `--reasoning-parser`: trained with thinking off, the model writes no thoughts." if not f.enable_thinking else "."),
+        ]
     return lines + [""]
 
 
@@ -264,6 +329,13 @@ def _ollama(f: ServingFacts, raw_d: str) -> list[str]:
             f"Run `lf-template emit {d} --engine ollama` for a Modelfile with a TEMPLATE in the training format.",
             "Ollama's safetensors import reads `tokenizer_config.json`'s `chat_template`, which holds the same template.",
         ]
+    if f.is_reasoning and f.enable_thinking is not None:
+        if f.enable_thinking:
+            lines += ["", "Thinking: a request without `think` renders training's mode (thinking on); `think: false` renders",
+                      "LF's `enable_thinking: false`, a prompt training never saw."]
+        else:
+            lines += ["", "Thinking: a request without `think` renders training's mode (thinking off, the empty thought block);",
+                      "Ollama refuses `think: true` for this template, which never mentions thoughts."]
     if verdict is not None and verdict.caveats:
         lines += [""] + [f"Caveat: {c}." for c in verdict.caveats]
     return lines + [""]

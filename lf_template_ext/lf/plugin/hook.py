@@ -11,7 +11,8 @@ Patches (each idempotent, each a thin wrapper around LF's own function):
 
 * ``llamafactory.hparams.parser.read_args``: strips ``template_ext_*`` keys from the YAML /
   CLI arguments before LF's argument parser (which rejects unknown keys) sees them, and
-  keeps them in :data:`OPTIONS`;
+  keeps them in :data:`OPTIONS`; remembers which template/option keys the user wrote
+  (``STATE.given_keys``: at export, only those override what training recorded);
 * ``llamafactory.data.get_template_and_fix_tokenizer``: remembers the data arguments, the
   template and the tokenizer's extra special tokens *before* LF's fixing (on transformers 5
   LF replaces the whole list);
@@ -33,7 +34,7 @@ import sys
 import threading
 from typing import Any, Callable, Optional
 
-from ...model.options import EXTENSION_OPTIONS, KEY_PREFIX
+from ...model.options import EXTENSION_OPTIONS, KEY_PREFIX, RESOLVED_KEYS
 
 ENV = "LF_TEMPLATE_EXT"
 #: ``template_ext_*`` options stripped from LF's arguments (YAML keys or ``--template_ext_x v``): the
@@ -49,6 +50,9 @@ class _State:
         self.template: Any = None
         self.extra_tokens_before_fix: Optional[list[str]] = None
         self.base_tokenizer_path: Optional[str] = None
+        #: the template and option keys the user wrote in LF's raw arguments (YAML / CLI), as read by
+        #: ``read_args`` before LF's parser fills in its defaults; None: ``read_args`` has not run
+        self.given_keys: Optional[frozenset[str]] = None
 
 
 STATE = _State()
@@ -163,13 +167,26 @@ def strip_options(args: Any) -> Any:
     return args
 
 
+def given_keys(args: Any) -> frozenset[str]:
+    """The template and option keys (``RESOLVED_KEYS``) written in LF's raw arguments: a YAML/JSON dict
+    (with ``key=value`` overrides merged in by LF) or a ``--key value`` / ``--key=value`` list."""
+    if isinstance(args, dict):
+        return frozenset(k for k in args if k in RESOLVED_KEYS)
+    if isinstance(args, list):
+        names = (a[2:].split("=", 1)[0] for a in args if isinstance(a, str) and a.startswith("--"))
+        return frozenset(n for n in names if n in RESOLVED_KEYS)
+    return frozenset()
+
+
 def _patch_parser(module: Any) -> None:
     if getattr(module.read_args, "_lf_template_ext", False):
         return
     original = module.read_args
 
     def read_args(args=None):
-        return strip_options(original(args))
+        result = strip_options(original(args))
+        STATE.given_keys = given_keys(result)
+        return result
 
     read_args._lf_template_ext = True  # type: ignore[attr-defined]
     module.read_args = read_args
