@@ -121,3 +121,25 @@ def test_nothing_recorded_names_lfs_pick_and_asks_for_template(tmp_path, capsys)
     assert cli_main(["repair", str(d)]) == 2
     _, err = capsys.readouterr()
     assert "no LF template given" in err and "LF itself would pick template 'qwen3'" in err and "--template" in err
+
+
+def test_export_takes_only_the_keys_written_in_the_raw_arguments():
+    """The hook's half of the rule: LF's parsed DataArguments hold a value for every option (LF's defaults
+    included), so only the keys read_args saw in the YAML/CLI count as given."""
+    from types import SimpleNamespace
+
+    from lf_template_ext.lf.plugin.export import export_options
+    from lf_template_ext.lf.plugin.hook import given_keys
+
+    assert given_keys({"template": "qwen3", "export_dir": "x", "enable_thinking": True}) == {"template", "enable_thinking"}
+    assert given_keys(["--template", "qwen3", "--enable_thinking=false", "--export_dir", "x"]) == {"template", "enable_thinking"}
+    parsed = SimpleNamespace(template="qwen3", default_system=None, tool_format=None, enable_thinking=True,
+                             preserve_thinking=False, mask_history=False)  # fmt: skip
+    trained = [("training record", {"template": "qwen3", "enable_thinking": False, "mask_history": True})]
+    p = export_options(parsed, frozenset({"template"}), trained)
+    assert p.options == TemplateOptions(enable_thinking=False, mask_history=True) and not p.conflicts
+    assert p.sources["enable_thinking"] == "training record" and p.sources["template"] == "export arguments"
+    p = export_options(parsed, frozenset({"template", "enable_thinking"}), trained)
+    assert p.options.enable_thinking is True and [c.key for c in p.conflicts] == ["enable_thinking"]
+    # nothing recorded: LF's parsed values are what the user ran with
+    assert export_options(parsed, frozenset({"template"}), []).options == TemplateOptions()
