@@ -208,7 +208,7 @@ def test_emit_regenerates_serving_md_and_report_and_thinking_only_for_reasoning(
     assert cli("repair", str(d), "--template", "llama3").returncode == 0
     before = (d / "SERVING.md").read_text()
     assert "Run `lf-template emit" in _section(before, "Ollama")
-    assert "Thinking on/off" not in before
+    assert "Thinking" not in before and "chat-template-kwargs" not in before
     assert f"lmdeploy serve api_server {d} --chat-template hf" in before
     proc = cli("emit", str(d), "--template", "llama3", "--engine", "ollama")
     assert proc.returncode == 0, proc.stderr
@@ -217,10 +217,21 @@ def test_emit_regenerates_serving_md_and_report_and_thinking_only_for_reasoning(
     report = json.loads((d / "alignment_report.json").read_text())
     assert report["engines"]["ollama"]["present"] is True and report["summary"]["differs"] == 0
     same_as_example(d / "SERVING.md", "merged-llama3.md", tmp_path)
+    # Issue 13 item 2, thinking served as trained: qwen3 trained with thinking on vs off
     q = model_dir(tmp_path, QWEN3, name="qwen3-merged", model_type="qwen3")
     assert cli("repair", str(q), "--template", "qwen3").returncode == 0
-    assert "Thinking on/off per request" in (q / "SERVING.md").read_text()
-    same_as_example(q / "SERVING.md", "merged-qwen3.md", tmp_path)
+    on = (q / "SERVING.md").read_text()
+    assert "--reasoning-parser qwen3 \\\n    --default-chat-template-kwargs '{\"enable_thinking\": true}'" in on
+    assert "- `enable_thinking`: true (LF default)" in on
+    same_as_example(q / "SERVING.md", "merged-qwen3-thinking-on.md", tmp_path)
+    q = model_dir(tmp_path, QWEN3, name="qwen3-nothink-merged", model_type="qwen3")
+    assert cli("repair", str(q), "--template", "qwen3", "--enable-thinking", "false").returncode == 0
+    off = (q / "SERVING.md").read_text()
+    assert "--reasoning-parser" not in _section(off, "SGLang").split("```")[1]
+    assert "--reasoning-parser qwen3" not in off and "No `--reasoning-parser`: trained with thinking off" in off
+    assert "--default-chat-template-kwargs '{\"enable_thinking\": false}'" in _section(off, "vLLM")
+    assert "Ollama refuses `think: true`" in _section(off, "Ollama")
+    same_as_example(q / "SERVING.md", "merged-qwen3-thinking-off.md", tmp_path)
 
 
 # -- finding 6: --dataset FILE without a dataset_info.json entry --------------------------------------------------

@@ -120,7 +120,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--chat-template-kwargs",
         metavar="JSON",
         help="template variables every request sends, as vLLM's chat_template_kwargs (e.g. '{\"enable_thinking\": false}'); "
-        "native mode defaults to the ones it trained with",
+        "native mode defaults to the ones it trained with; without --dataset, the probe corpus is sent with them",
     )
     e = parser.add_argument_group("live server")
     e.add_argument("--endpoint", metavar="URL", help="compare against a running vLLM or llama-server instead of MODEL_DIR's files")
@@ -230,6 +230,9 @@ def _run_probe(args: argparse.Namespace, resolved: Any) -> int:
     data["template_file"] = result.template_file
     if result.adapter is not None:
         data["adapter"] = result.adapter
+    data["options_provenance"] = resolved.described
+    if result.thinking is not None:
+        data["thinking"] = result.thinking
     code = result.exit_code(strict=args.strict)
     if args.report:
         write_text_atomic(args.report, dump(data) + "\n")
@@ -241,11 +244,27 @@ def _run_probe(args: argparse.Namespace, resolved: Any) -> int:
     print(f"LF template {resolved.template!r} vs {result.template_file or 'no chat template'}:")
     print_report(result.report)
     _print_stop_ids(result.stop_ids, result.engine_stop_ids, result.missing_stop_ids)
+    _print_thinking(result.thinking, resolved)
     if code == 0:
         verdict(True, "engines render what training saw")
     else:
         verdict(False, f"fix it with: lf-template repair {args.model_dir} --template {resolved.template}")
     return code
+
+
+def _print_thinking(thinking: Optional[dict[str, Any]], resolved: Any) -> None:
+    """The opposite ``enable_thinking`` request: what a client flipping the mode gets (not an error: serve
+    training's mode as the default, see SERVING.md)."""
+    if thinking is None:
+        return
+    trained = "true" if thinking["trained"] else "false"
+    source = resolved.sources.get("enable_thinking", "LF default")
+    flipped = "false" if thinking["trained"] else "true"
+    print(
+        f"thinking: trained with enable_thinking: {trained} ({source}); requests without the kwarg render that. "
+        f"A request with chat_template_kwargs {{\"enable_thinking\": {flipped}}}: {thinking['verdict']} "
+        f"({thinking['differ']} of {thinking['cases']} probe cases differ)"
+    )
 
 
 def _print_stop_ids(stop_ids: list[int], engine_ids: list[int], missing: list[int]) -> None:
@@ -289,7 +308,7 @@ def _prepare_samples(args: argparse.Namespace, resolved: Any, engines: list[str]
         from ..render.endpoint import make_endpoint
 
         endpoint = make_endpoint(args.endpoint, args.endpoint_kind, model=args.served_model_name)
-    elif resolved.template != "native" and args.dataset is None and artifact is None:
+    elif resolved.template != "native" and args.dataset is None and artifact is None and not args.template_kwargs:
         raise BadInputError("internal: nothing to check")  # pragma: no cover - run() routes this case elsewhere
 
     return sources, streams, artifact, ready, endpoint
@@ -391,6 +410,8 @@ def _run_samples(args: argparse.Namespace, resolved: Any, engines: list[str]) ->
         verdict(False, "rows LF cannot read or encode: see the unsupported samples above (--allow-skipped accepts them)")
     elif resolved.template == "native" or endpoint is not None:
         verdict(False, "see the kinds of difference above")
+    elif _flipped_thinking(args.template_kwargs, resolved) is not None:
+        verdict(False, _flipped_thinking(args.template_kwargs, resolved) or "")
     elif artifact is not None:
         verdict(
             False,
@@ -400,6 +421,20 @@ def _run_samples(args: argparse.Namespace, resolved: Any, engines: list[str]) ->
     else:
         verdict(False, f"fix it with: lf-template repair {args.model_dir} --template {resolved.template}")
     return code
+
+
+def _flipped_thinking(kwargs: Optional[dict[str, Any]], resolved: Any) -> Optional[str]:
+    """The verdict when the requests' ``enable_thinking`` contradicts training's (None: it does not)."""
+    if not kwargs or "enable_thinking" not in kwargs or resolved.options.enable_thinking is None:
+        return None
+    sent, trained = kwargs["enable_thinking"], resolved.options.enable_thinking
+    if sent is None or bool(sent) == trained:
+        return None
+    source = resolved.sources.get("enable_thinking", "LF default")
+    return (
+        f"requests with enable_thinking={str(bool(sent)).lower()} get a prompt that is not what training saw "
+        f"(enable_thinking={str(trained).lower()}, {source}); the dir is not at fault: serve training's mode (SERVING.md)"
+    )
 
 
 def _artifact_preflight(args: argparse.Namespace, resolved: Any, engine: str) -> Any:

@@ -8,12 +8,17 @@ from typing import Any, Optional
 
 from ..errors import BadInputError
 from ..model.options import ALL_KEYS, OPTION_KEYS, TEMPLATE_OPTIONS, parse_bool_or_none
-from ..modeldir.record import Resolved, resolve
+from ..modeldir.provenance import Resolved, resolve
 from ..modeldir.tokenizer import load_tokenizer, require_dir  # noqa: F401 - the commands' shared helpers
 
 TEMPLATE_HELP = (
     "LF template name, as in your training YAML's `template:` (e.g. qwen, llama3, qwen3_nothink). "
-    "Defaults to the one recorded at training time in the model dir (lf_template_ext.json)."
+    "Defaults to what the model dir records about its training: lf_template_ext.json, then LF's "
+    "training_args.yaml / llamaboard_config.yaml (LLaMA Board runs)."
+)
+OVERRIDE_HELP = (
+    "the template flags given contradict what the dir records about training on purpose: use them without a "
+    "warning (without it, each contradiction is a warning naming both values)"
 )
 
 
@@ -41,6 +46,7 @@ def add_template_options(parser: argparse.ArgumentParser) -> None:
         if option.kind in ("bool", "bool_or_none"):
             kwargs["type"] = _bool_or_none
         g.add_argument(option.flag, **kwargs)
+    g.add_argument("--override-training", action="store_true", help=OVERRIDE_HELP)
 
 
 TEMPLATE_KEYS = ("template", *OPTION_KEYS)
@@ -59,6 +65,29 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_generation_option(parser: argparse.ArgumentParser) -> None:
+    """``--generation model|lf``: which sampling values go into generation_config.json and the Modelfile."""
+    parser.add_argument(
+        "--generation",
+        choices=("model", "lf"),
+        default="model",
+        help="model (default): write only the sampling values --config sets (LF's generating arguments: "
+        "temperature, top_p, top_k, do_sample, repetition_penalty, max_new_tokens), keep the model's others; "
+        "lf: also write LF chat's defaults, so engines sample as `llamafactory-cli chat` does "
+        "(YAML: template_ext_generation)",
+    )
+
+
+def sampling_from_args(args: argparse.Namespace) -> Any:
+    """The run's ``model.generation.Sampling``: ``--config``'s generating arguments and ``--generation``."""
+    from ..modeldir.record import read_sampling
+    from ..workflows.repair import default_sampling
+
+    config = getattr(args, "config", None)
+    given = read_sampling(config) if config else {}
+    return default_sampling(given, getattr(args, "generation", "model"))
+
+
 def given_template_flags(args: argparse.Namespace) -> dict[str, Any]:
     given = {key: getattr(args, key) for key in TEMPLATE_KEYS if hasattr(args, key)}
     if hasattr(args, "max_model_len"):
@@ -67,15 +96,35 @@ def given_template_flags(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def resolve_template(args: argparse.Namespace, model_dir: Optional[str]) -> Resolved:
+    """Flags > ``--config`` > what the dir records about training > LF's defaults
+    (``model.options.resolve_with_provenance``); a flag contradicting training is a warning unless
+    ``--override-training``; no template anywhere is exit 2 naming the template LF would pick."""
     resolved = resolve(cli=given_template_flags(args), config_path=getattr(args, "config", None), model_dir=model_dir)
-    for w in resolved.warnings:
-        warn(w)
+    if not getattr(args, "override_training", False):
+        for w in resolved.warnings:
+            warn(w + " (--override-training: no warning)")
     if not resolved.template:
         raise BadInputError(
-            "no LF template given",
+            "no LF template given, and the model dir records none (no lf_template_ext.json, training_args.yaml or "
+            "llamaboard_config.yaml)" + _suggestion(resolved.provenance.base_model or model_dir),
             hint="pass --template NAME (the `template:` of your training YAML) or --config TRAIN.yaml",
         )
     return resolved
+
+
+def _suggestion(model: Optional[str]) -> str:
+    """``; LF itself would pick ...`` for this model (LF's DEFAULT_TEMPLATE / SUPPORTED_MODELS), or nothing."""
+    if not model:
+        return ""
+    try:
+        from ..lf.compat import suggest_template_for_model
+
+        name = suggest_template_for_model(model)
+    except Exception:  # noqa: BLE001 - a suggestion only; the error stands without it
+        return ""
+    if not name:
+        return f"; LF associates no template with {model!r}"
+    return f"; LF itself would pick template {name!r} for {model!r} (is it the one you trained with?)"
 
 
 def warn(message: str) -> None:

@@ -8,7 +8,7 @@ import sys
 from typing import Any, Optional
 
 from ..workflows.engines import ENGINES
-from .common import add_serve_options, add_template_options, resolve_template
+from .common import add_generation_option, add_serve_options, add_template_options, resolve_template, sampling_from_args
 
 HELP = "write one engine's file: vLLM --chat-template, Ollama Modelfile, LMDeploy JSON, GGUF metadata"
 DESCRIPTION = """\
@@ -54,6 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-wait", action="store_true", help="fail (exit 2) instead of waiting when another lf-template run writes the dir"
     )
     add_serve_options(parser)
+    add_generation_option(parser)
     add_template_options(parser)
 
 
@@ -102,15 +103,15 @@ def run(args: argparse.Namespace) -> int:
 
 def _context(args: argparse.Namespace, info: Any, snap: Any, tokenizer: Any, resolved: Any, out_dir: str) -> Any:
     from ..modeldir.adapter import adapter_base_model
-    from ..modeldir.record import read_record
     from ..workflows import engines
 
     base = None
     if info.is_adapter:
-        base = (read_record(args.model_dir) or {}).get("model_name_or_path") or adapter_base_model(args.model_dir)
+        base = resolved.provenance.base_model or adapter_base_model(args.model_dir)
     return engines.EmitContext(
         snap, args.model_dir, info.name, tokenizer, resolved.cutoff_len, serve_max_len=resolved.serve_max_len,
-        is_adapter=info.is_adapter, base_model=base, output_dir=out_dir,
+        is_adapter=info.is_adapter, base_model=base, output_dir=out_dir, provenance=resolved.described,
+        sampling=sampling_from_args(args),
     )  # fmt: skip
 
 

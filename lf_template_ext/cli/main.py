@@ -49,7 +49,8 @@ typical session:
   lf-template restore ./merged-model                         # undo the repair
 
 Templates and options default to what training recorded in the model dir
-(lf_template_ext.json, written when training ran with LF_TEMPLATE_EXT=1).
+(lf_template_ext.json, written when training ran with LF_TEMPLATE_EXT=1; else LLaMA Board's
+training_args.yaml / llamaboard_config.yaml); a flag that contradicts training is a warning.
 """
 
 

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from .common import add_serve_options, add_template_options, resolve_template
+from .common import add_generation_option, add_serve_options, add_template_options, resolve_template, sampling_from_args
 
 HELP = "write the training-format template, stop ids and engine files into a model dir or GGUF (with a backup)"
 DESCRIPTION = """\
@@ -17,12 +17,18 @@ chat_template.jinja (identical text), generation_config.json eos_token_id = toke
 stop ids, the tokenizer's extra special tokens, SERVING.md (exact serve commands per engine),
 alignment_report.json, and the engine files you ask for.
 
+Template and options: flags > --config > what the dir records about training (lf_template_ext.json, then
+LF's training_args.yaml / llamaboard_config.yaml, which LLaMA Board writes into a run's output dir) > LF's
+defaults; a flag contradicting training is a warning naming both values (--override-training: none). With
+nothing recorded, the error names the template LF itself would pick for the model.
+
 Every file is backed up first into MODEL_DIR/.lf-template-backups/<UTC timestamp>/ (with a manifest),
 replaced atomically, never written through a symlink (an HF cache snapshot's links are replaced by files,
 the shared blobs stay untouched). Running it again changes nothing and says so. An interrupted run is
 rolled back by the next run or by `lf-template restore`.
 
 examples:
+  lf-template repair ./saves/qwen3/lora/sft                    # template and options from what training recorded
   lf-template repair ./merged --template llama3 --dry-run      # what would change, nothing written
   lf-template repair ./merged --template llama3 --dry-run --diff   # the same as a unified diff
   lf-template repair ./merged --template llama3
@@ -74,6 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-wait", action="store_true", help="fail (exit 2) instead of waiting when another lf-template run writes the dir"
     )
     add_serve_options(parser)
+    add_generation_option(parser)
     add_template_options(parser)
 
 
@@ -105,11 +112,10 @@ def _report_recovered(recovered: list) -> None:
 
 def _run_dir(args: argparse.Namespace, target: str, resolved) -> int:
     from ..modeldir.journal import recover_runs
-    from ..modeldir.record import read_record
     from ..workflows.repair import plan_repair, stage_plan
     from .output import print_report
 
-    record = read_record(target) or {}
+    record = resolved.provenance.record or {}
     mode = args.mode or "fix"
     engines = args.engines or ("vllm",)
     if not args.dry_run:
@@ -123,8 +129,10 @@ def _run_dir(args: argparse.Namespace, target: str, resolved) -> int:
         cutoff_len=resolved.cutoff_len,
         original_extra_tokens=record.get("extra_special_tokens"),
         trust_remote_code=args.trust_remote_code,
-        base_model=record.get("model_name_or_path"),
+        base_model=resolved.provenance.base_model,
         serve_max_len=resolved.serve_max_len,
+        provenance=resolved.described,
+        sampling=sampling_from_args(args),
     )
     for note in plan.notes:
         print(f"note: {note}", file=sys.stderr)

@@ -372,8 +372,12 @@ def modelfile(
     jinja_may_take_over: bool,
     engine_adds_bos: bool = False,
     adapter: str | None = None,
+    parameters: tuple[tuple[str, str], ...] = (),
 ) -> str:
     """A complete Ollama Modelfile for a model fine-tuned with LF template ``spec``.
+
+    ``parameters``: extra ``PARAMETER name value`` lines (the sampling LF's chat uses,
+    ``model.generation.modelfile_parameters``).
 
     ``stop_words``: pass :func:`default_stop_words` (eos first, then LF's stop words); they are
     written one ``PARAMETER stop`` each, deduplicated, in that order. ``cutoff_len``: the serving context
@@ -403,6 +407,8 @@ def modelfile(
     )
     for word in _dedupe(stop_words):
         lines.append("PARAMETER stop " + _parser_value(spec, f"stop word {word!r}", word))
+    for name, value in parameters:
+        lines.append(f"PARAMETER {name} {value}")
     if cutoff_len:
         lines.append(f"PARAMETER num_ctx {int(cutoff_len)}")
     else:

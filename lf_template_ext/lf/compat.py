@@ -603,6 +603,18 @@ def require_trained_tokens(prepared: Prepared, where: str) -> None:
         )
 
 
+def chat_sampling_defaults() -> dict[str, Any]:
+    """LF chat's sampling defaults (``GeneratingArguments``) for the keys of ``model.generation.SAMPLING``."""
+    from dataclasses import asdict
+
+    from llamafactory.hparams import GeneratingArguments
+
+    from ..model.generation import SAMPLING_KEYS
+
+    values = asdict(GeneratingArguments())
+    return {k: values[k] for k in SAMPLING_KEYS if k in values}
+
+
 # -- native mode --------------------------------------------------------------------------------
 # What ``template: native`` (``lf_template_ext.native.mode``) needs from LF: registering the template,
 # the supervised loop's helpers, and LF's model tables to suggest a built-in template.

@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Callable, Mapping, Optional
 
+from ..errors import BadInputError
+
 
 @dataclass(frozen=True)
 class TemplateOptions:
@@ -147,6 +149,9 @@ ENGINES_KEY = "template_ext_engines"
 NATIVE_POLICY_KEY = "template_ext_native_policy"
 NATIVE_KWARGS_KEY = "template_ext_native_kwargs"
 SERVE_MAX_LEN_KEY = SERVE_MAX_LEN.name
+#: ``model`` (default): write only the sampling values the user set for LF's chat; ``lf``: LF chat's defaults too
+#: (``model.generation``)
+GENERATION_KEY = "template_ext_generation"
 #: YAML key -> environment variable that stands in for it outside LF (tests, scripts); ``None``: YAML only.
 EXTENSION_KEYS: dict[str, Optional[str]] = {
     MODE_KEY: None,
@@ -154,8 +159,115 @@ EXTENSION_KEYS: dict[str, Optional[str]] = {
     NATIVE_POLICY_KEY: "LF_TEMPLATE_EXT_NATIVE_POLICY",
     NATIVE_KWARGS_KEY: "LF_TEMPLATE_EXT_NATIVE_KWARGS",
     SERVE_MAX_LEN_KEY: None,
+    GENERATION_KEY: None,
 }
 MODES = ("fix", "keep-native")
 
 #: The ``template_ext_*`` options of this process, as the enable hook took them from LF's arguments.
 EXTENSION_OPTIONS: dict[str, Any] = {}
+
+
+# -- THE resolution rule: given > trained > LF's default, with where each value came from ------------------
+
+#: The provenance of a value nobody gave or recorded.
+LF_DEFAULT = "LF default"
+#: The keys the rule resolves: the template name and every option.
+RESOLVED_KEYS: tuple[str, ...] = (TEMPLATE_KEY.name, *OPTION_KEYS)
+
+
+class OptionValueError(BadInputError):
+    """A value that does not parse (exit 2); ``source`` names where it was written (callers re-raise it
+    with the file's path)."""
+
+    def __init__(self, key: str, value: Any, source: str, reason: str) -> None:
+        self.reason = f"invalid value {value!r} for {key} ({reason})"
+        super().__init__(self.reason, path=source)
+        self.key, self.value, self.source = key, value, source
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A value the user gave that differs from what training used."""
+
+    key: str
+    given: Any
+    given_source: str
+    trained: Any
+    trained_source: str
+
+    def message(self) -> str:
+        return (
+            f"{self.key}={self.given!r} ({self.given_source}) differs from what training used "
+            f"({self.key}={self.trained!r}, {self.trained_source}); serving will follow {self.given_source}, not training"
+        )
+
+
+@dataclass(frozen=True)
+class Provenanced:
+    """Resolved values (every key of ``ALL_KEYS`` that any layer set, and every option), each with its source."""
+
+    values: dict[str, Any]
+    sources: dict[str, str]
+    conflicts: tuple[Conflict, ...] = ()
+
+    @property
+    def template(self) -> Optional[str]:
+        return self.values.get(TEMPLATE_KEY.name)
+
+    @property
+    def options(self) -> TemplateOptions:
+        return TemplateOptions(**{k: self.values[k] for k in OPTION_KEYS})
+
+    def describe(self) -> dict[str, str]:
+        """``{key: "value (source)"}`` for the template and every option: what reports and SERVING.md print."""
+        out = {}
+        for key in RESOLVED_KEYS:
+            value = self.values.get(key)
+            shown = "null" if value is None else (str(value).lower() if isinstance(value, bool) else repr(value))
+            out[key] = f"{shown} ({self.sources.get(key, LF_DEFAULT)})"
+        return out
+
+
+Layer = tuple[str, Mapping[str, Any]]
+
+
+def _parse(key: str, value: Any, source: str) -> Any:
+    try:
+        return ALL_KEYS[key].parse(value)
+    except (TypeError, ValueError) as e:
+        raise OptionValueError(key, value, source, str(e)) from None
+
+
+def resolve_with_provenance(trained: "list[Layer] | tuple[Layer, ...]", given: "list[Layer] | tuple[Layer, ...]") -> Provenanced:
+    """THE option rule (export hook, ``repair``, ``check``, ``emit``): a value the user gave wins (among
+    ``given`` layers the later wins: a flag over ``--config``); a value the user did not give comes from what
+    training used (among ``trained`` layers the earlier wins: our record, then LF's ``training_args.yaml``,
+    then ``llamaboard_config.yaml``); only a value nobody gave or recorded takes LF's default. A given
+    value that differs from the trained one is a :class:`Conflict` (the caller warns). Each layer is
+    ``(source label, {key: value})`` with keys of :data:`ALL_KEYS`; other keys are ignored."""
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    trained_values: dict[str, tuple[Any, str]] = {}
+    for source, layer in trained:
+        for key, value in layer.items():
+            if key in ALL_KEYS and key not in trained_values:
+                trained_values[key] = (_parse(key, value, source), source)
+    given_values: dict[str, tuple[Any, str]] = {}
+    for source, layer in given:
+        for key, value in layer.items():
+            if key in ALL_KEYS:
+                given_values[key] = (_parse(key, value, source), source)
+    defaults = TemplateOptions()
+    conflicts = []
+    for key in (*RESOLVED_KEYS, *(k for k in ALL_KEYS if k not in RESOLVED_KEYS)):
+        if key in given_values:
+            values[key], sources[key] = given_values[key]
+            if key in RESOLVED_KEYS:
+                trained_value, trained_source = trained_values.get(key, (None, None))
+                if key in trained_values and trained_value != values[key]:
+                    conflicts.append(Conflict(key, values[key], sources[key], trained_value, str(trained_source)))
+        elif key in trained_values:
+            values[key], sources[key] = trained_values[key]
+        elif key in OPTION_KEYS:
+            values[key], sources[key] = getattr(defaults, key), LF_DEFAULT
+    return Provenanced(values, sources, tuple(conflicts))

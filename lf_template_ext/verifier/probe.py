@@ -114,3 +114,45 @@ def check_conversation(
             continue
         out.append(compare_ids(case_id, exp, actual, renderer.tokenizer))
     return out
+
+
+def thinking_switch(
+    template: Any,
+    tokenizer: Any,
+    *,
+    jinja: str,
+    options: TemplateOptions,
+    prepared: Any,
+    frozen: Optional[_dt.datetime] = None,
+) -> Optional[dict[str, Any]]:
+    """For a reasoning template trained with ``enable_thinking`` true or false: the probe corpus rendered
+    with the *opposite* ``enable_thinking`` kwarg (a client's ``chat_template_kwargs``) against what training
+    saw. ``None`` for other templates and for ``enable_thinking: null`` (the mode then follows the request).
+
+    The template's behaviour without the kwarg is the probe itself (:func:`verify_template`); this says what a
+    request that flips the mode gets: ``verdict`` "not what training saw" when any prompt differs from LF's
+    training ids (the template follows the request, as LF's chat would with that setting), "same as training"
+    when the flip changes nothing (a template that ignores the kwarg)."""
+    from ..lf import compat as lf_compat
+    from ..model.corpus import probe_corpus
+    from ..model.spec import kind_is_reasoning
+
+    if options.enable_thinking is None or not kind_is_reasoning(lf_compat.template_kind(prepared.template)):
+        return None
+    frozen = frozen or _dt.datetime.now().replace(microsecond=0)
+    opposite = not options.enable_thinking
+    renderer = Renderer(prepared.tokenizer, jinja, frozen)
+    cases: list[CaseResult] = []
+    for conv in probe_corpus():
+        if "enable_thinking" not in conv:
+            cases.extend(check_conversation(prepared, renderer, conv, frozen, enable_thinking=opposite))
+    compared = [c for c in cases if c.status != "unsupported"]
+    differ = [c.id for c in compared if c.status != "identical"]
+    return {
+        "trained": options.enable_thinking,
+        "request": {"chat_template_kwargs": {"enable_thinking": opposite}},
+        "cases": len(compared),
+        "differ": len(differ),
+        "verdict": "not what training saw" if differ else "same as training",
+        "first": differ[:3],
+    }

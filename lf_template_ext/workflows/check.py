@@ -28,6 +28,8 @@ class CheckResult:
     warnings: list[str] = field(default_factory=list)
     #: a LoRA adapter dir: what each engine does with it (``workflows.adapters.check_adapter``)
     adapter: Optional[dict[str, Any]] = None
+    #: reasoning templates trained with a mode: the opposite ``enable_thinking`` request (``verifier.probe.thinking_switch``)
+    thinking: Optional[dict[str, Any]] = None
 
     def exit_code(self, strict: bool = False) -> int:
         from ..verifier.report import exit_code
@@ -47,7 +49,7 @@ def check_model_dir(
 ) -> CheckResult:
     from ..lf import compat as lf_compat
     from ..modeldir.tokenizer import load_tokenizer
-    from ..verifier.probe import verify_template
+    from ..verifier.probe import thinking_switch, verify_template
     from ..verifier.report import AlignmentReport, CaseResult
 
     info = inspect_dir(model_dir)
@@ -67,10 +69,13 @@ def check_model_dir(
         report.cases.append(
             CaseResult("chat_template", "differs", reason=f"no chat template in {model_dir}: engines refuse chat requests")
         )
-    else:
+    thinking = None
+    if jinja is not None:
         report = verify_template(
             template, tokenizer, conversations, jinja=jinja, options=options, frozen=frozen, prepared=snap.prepared
         )
+        if conversations is None:
+            thinking = thinking_switch(template, tokenizer, jinja=jinja, options=options, prepared=snap.prepared, frozen=frozen)
     stop_ids = list(snap.stop_ids)
     engine_ids = engine_stop_ids(model_dir, tokenizer)
     adapter = None
@@ -90,6 +95,7 @@ def check_model_dir(
         engine_stop_ids=engine_ids,
         warnings=warnings,
         adapter=adapter,
+        thinking=thinking,
     )
 
 

@@ -42,6 +42,12 @@ class EmitContext:
     base_model: Optional[str] = None
     #: the dir the file is written to (a Modelfile's FROM is relative to it); None: ``model_dir``
     output_dir: Optional[str] = None
+    #: ``{key: "value (source)"}``: where the template and each option came from (report, SERVING.md)
+    provenance: Optional[dict[str, str]] = None
+    #: LF chat's sampling and what is written (``model.generation.Sampling``); None: nothing written
+    sampling: Any = None
+    #: ``generation_config.json`` as this run leaves it (None: read it from the dir)
+    generation: Optional[dict[str, Any]] = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +118,7 @@ def emit_modelfile(
     from_: str = ".",
     engine_adds_bos: bool = False,
     adapter: Optional[str] = None,
+    parameters: tuple[tuple[str, str], ...] = (),
 ) -> str:
     """Ollama Modelfile. The template writes LF's prefix (BOS) itself, unless ``engine_adds_bos``: the
     model Ollama builds from the dir adds a BOS to every prompt (see ``render.ollama.adds_bos``), so the
@@ -128,6 +135,7 @@ def emit_modelfile(
         jinja_may_take_over=True,  # the dir's tokenizer_config.json holds a chat_template the GGUF will carry
         engine_adds_bos=engine_adds_bos,
         adapter=adapter,
+        parameters=parameters,
     )
 
 
@@ -162,9 +170,12 @@ def ollama_adds_bos(model_dir: str, tokenizer: Any) -> bool:
 def _emit_ollama(ctx: EmitContext) -> str:
     from_, adapter = modelfile_paths(ctx)
     adds_bos = ollama_adds_bos(ctx.base_model if adapter and os.path.isdir(ctx.base_model or "") else ctx.model_dir, ctx.tokenizer)
+    from ..model.generation import modelfile_parameters
+
+    params = tuple(modelfile_parameters(ctx.sampling.written)) if ctx.sampling is not None else ()
     return emit_modelfile(
         ctx.snapshot.spec, ctx.snapshot.facts, cutoff_len=ctx.serve_max_len, from_=from_, engine_adds_bos=adds_bos,
-        adapter=adapter,
+        adapter=adapter, parameters=params,
     )  # fmt: skip
 
 

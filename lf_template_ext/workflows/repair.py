@@ -102,8 +102,13 @@ def plan_repair(
     trust_remote_code: bool = False,
     base_model: Optional[str] = None,
     serve_max_len: Optional[int] = None,
+    provenance: Optional[dict[str, str]] = None,
+    sampling: Any = None,
 ) -> RepairPlan:
-    """Compute every file the repair writes; nothing is written here."""
+    """Compute every file the repair writes; nothing is written here. ``provenance``
+    (``{key: "value (source)"}``, ``model.options.Provenanced.describe``) goes into the report and SERVING.md.
+    ``sampling`` (``model.generation.Sampling``): the values written into ``generation_config.json`` and a
+    Modelfile; by default none, and the report compares LF chat's defaults with what engines will use."""
     from ..compiler import compile_spec
     from ..lf import compat as lf_compat
     from ..workflows.engines import parse_names
@@ -147,6 +152,9 @@ def plan_repair(
     gen_path = os.path.join(model_dir, GENERATION_CONFIG)
     gen = load_json_object(gen_path) if os.path.isfile(gen_path) else {}
     gen["eos_token_id"] = list(snap.stop_ids)
+    if sampling is None:
+        sampling = default_sampling()
+    gen = with_sampling(gen, sampling)
     files[GENERATION_CONFIG] = dump_json(gen).encode("utf-8")
 
     from .engines import EmitContext
@@ -156,7 +164,7 @@ def plan_repair(
         base_model = adapter_base_model(model_dir)
     ctx = EmitContext(
         snap, info.path, info.name, tokenizer, cutoff_len, serve_max_len=serve_max_len, is_adapter=info.is_adapter,
-        base_model=base_model,
+        base_model=base_model, provenance=provenance, sampling=sampling, generation=gen,
     )  # fmt: skip
     verdicts = engine_verdicts(ctx)
     written = _engine_files(ctx, info, engines, verdicts, files, notes)
@@ -225,6 +233,28 @@ def _plan_native(
         model=info, template=NATIVE, options=options, mode="keep-native", engines=tuple(engines), files=files,
         report=check, notes=notes, cutoff_len=cutoff_len,
     )  # fmt: skip
+
+
+def default_sampling(given: Optional[dict[str, Any]] = None, mode: str = "model") -> Any:
+    """``model.generation.Sampling`` with LF chat's defaults of the installed LF."""
+    from ..lf import compat as lf_compat
+    from ..model.generation import Sampling
+
+    try:
+        return Sampling.of(given or {}, mode, lf_compat.chat_sampling_defaults())
+    except ValueError as e:
+        raise BadInputError(f"sampling: {e}", hint="LF's generating arguments: do_sample, temperature, top_p, top_k, "
+                            "repetition_penalty, max_new_tokens") from None
+
+
+def with_sampling(gen: dict[str, Any], sampling: Any) -> dict[str, Any]:
+    """``generation_config.json`` with the sampling values written (greedy drops the sampling-only keys)."""
+    from ..model.generation import generation_config_update
+
+    set_, remove = generation_config_update(sampling.written)
+    out = {k: v for k, v in gen.items() if k not in remove}
+    out.update(set_)
+    return out
 
 
 def _tokenizer_files(
@@ -334,6 +364,11 @@ def dir_docs(
     data["engines"] = engines_report(verdicts, present)
     if adapter is not None:
         data["adapter"] = adapter
+    if ctx.provenance:
+        data["options_provenance"] = dict(ctx.provenance)
+    sampling_rows = _sampling_rows(ctx)
+    if sampling_rows is not None:
+        data["sampling"] = {"mode": ctx.sampling.mode, "written": dict(ctx.sampling.written), "rows": sampling_rows}
     report_bytes = dump_json(data).encode("utf-8")
     serving = _serving(ctx, template, info, mode, present, verdicts, adapter)
     return {REPORT_FILE: report_bytes, SERVING_FILE: serving.encode("utf-8")}, report
@@ -345,6 +380,19 @@ def stop_ids_report(template_ids: Any, engine_ids: Any) -> dict[str, list[int]]:
     from ..model.stops import missing_ids
 
     return {"template": list(template_ids), "engine": list(engine_ids), "missing": missing_ids(list(template_ids), list(engine_ids))}
+
+
+def _sampling_rows(ctx: Any) -> Optional[list[dict[str, Any]]]:
+    """LF chat's sampling vs what engines will use (``model.generation.side_by_side``), or None."""
+    from ..model.generation import side_by_side
+
+    if ctx.sampling is None:
+        return None
+    gen = ctx.generation
+    if gen is None:
+        path = os.path.join(ctx.model_dir, GENERATION_CONFIG)
+        gen = load_json_object(path) if os.path.isfile(path) else {}
+    return side_by_side(ctx.sampling.lf_chat, gen)
 
 
 def engines_report(verdicts: dict[str, Any], present: set[str]) -> dict[str, Any]:
@@ -395,6 +443,9 @@ def _serving(
         keep_native=mode == "keep-native",
         verdicts=verdicts,
         adapter_findings=findings_of(adapter),
+        enable_thinking=snap.spec.enable_thinking,
+        provenance=dict(ctx.provenance or {}),
+        sampling_rows=_sampling_rows(ctx),
     )
     if info.is_adapter and not ctx.base_model:
         serving.warnings.append("base model unknown: replace <base model dir> in the commands below")

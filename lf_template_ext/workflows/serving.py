@@ -61,6 +61,12 @@ class ServingFacts:
     verdicts: dict[str, Any] = field(default_factory=dict)
     #: what each engine does with this LoRA adapter (``workflows.adapters.AdapterFinding``)
     adapter_findings: list[Any] = field(default_factory=list)
+    #: LF chat's sampling vs what engines will use (``model.generation.side_by_side``); None: not shown
+    sampling_rows: Optional[list[dict[str, Any]]] = None
+    #: the trained ``enable_thinking`` (reasoning templates: what the served default must be)
+    enable_thinking: Optional[bool] = True
+    #: ``{key: "value (source)"}``: where the template and each option came from
+    provenance: dict[str, str] = field(default_factory=dict)
 
 
 # Engine flags for LoRA adapters, from each engine's documentation (checked for this file, not from memory):
@@ -114,7 +120,12 @@ def serving_md(f: ServingFacts) -> str:
         ]
     for w in f.warnings:
         lines += [f"> Warning: {w}", ""]
+    if f.provenance:
+        lines += ["Template and options, and where each came from (a flag, the training record, LF's run files, LF's default):", ""]
+        lines += [f"- `{key}`: {value}" for key, value in f.provenance.items()] + [""]
+    lines += _thinking_lines(f)
     lines += _context_lines(f)
+    lines += _sampling_lines(f)
     lines += _vllm(f, raw_d) + _sglang(f, raw_d) + _lmdeploy(f, raw_d) + _ollama(f, raw_d) + _llama_cpp(f, raw_d)
     return "\n".join(lines)
 
@@ -178,6 +189,26 @@ def native_serving_md(f: ServingFacts) -> str:
     return "\n".join(lines)
 
 
+def _sampling_lines(f: ServingFacts) -> list[str]:
+    """LF chat's sampling next to what vLLM/SGLang take from ``generation_config.json`` (``model.generation``)."""
+    from ..model.generation import table_lines
+
+    if f.sampling_rows is None:
+        return []
+    lines = ["## Sampling", "", "`llamafactory-cli chat` samples with LF's generating arguments; engines take their defaults from"]
+    lines += ["`generation_config.json` (vLLM, SGLang, LMDeploy's `--generation-config auto`) or the Modelfile's `PARAMETER`s (Ollama):", ""]
+    lines += table_lines(f.sampling_rows) + [""]
+    if not all(r["same"] for r in f.sampling_rows):
+        lines += [
+            "To answer as LF's chat does, write LF's values into the model's files with `lf-template repair DIR --generation lf`",
+            "(YAML: `template_ext_generation: lf`), or send them with each request.",
+            "",
+        ]
+    if any(r["key"] == "do_sample" and r["lf_chat"] is False for r in f.sampling_rows):
+        lines += ["LF's chat decodes greedily: vLLM and SGLang ignore `do_sample`, so send `\"temperature\": 0` with each request.", ""]
+    return lines
+
+
 def _context_lines(f: ServingFacts) -> list[str]:
     cutoff = f"`cutoff_len: {f.cutoff_len}`" if f.cutoff_len else "`cutoff_len`"
     if f.serve_max_len:
@@ -195,9 +226,47 @@ def _context_lines(f: ServingFacts) -> list[str]:
     ]
 
 
+def _thinking_lines(f: ServingFacts) -> list[str]:
+    """Thinking as trained: what the served default is, and what the opposite request does."""
+    if not f.is_reasoning:
+        return []
+    if f.enable_thinking is None:
+        return [
+            "Thinking: trained with `enable_thinking: null` (LF keeps each sample's own thoughts); the chat template",
+            "leaves the mode to the request, so no default is set below.",
+            "",
+        ]
+    value = "true" if f.enable_thinking else "false"
+    lines = [f"Thinking: trained with `enable_thinking: {value}`. The chat template renders that mode when a request"]
+    if f.enable_thinking:
+        lines += [
+            "does not say otherwise; the commands below make it the server default too and parse the thoughts out of",
+            'the answer. A request with `"chat_template_kwargs": {"enable_thinking": false}` gets a prompt training',
+            "never saw (`lf-template check DIR --chat-template-kwargs '{\"enable_thinking\": false}'` shows it).",
+        ]
+    else:
+        lines += [
+            "does not say otherwise (the empty thought block in the generation prompt, as in training), and the",
+            "commands below make it the server default too. No reasoning parser is set: a model trained with",
+            "thinking off writes no thoughts, and a parser would look for them. A request with",
+            '`"chat_template_kwargs": {"enable_thinking": true}` gets a prompt training never saw',
+            "(`lf-template check DIR --chat-template-kwargs '{\"enable_thinking\": true}'` shows it).",
+        ]
+    return lines + [""]
+
+
+def _thinking_kwargs(f: ServingFacts) -> str:
+    """``'{"enable_thinking": false}'`` (shell-quoted JSON) for a reasoning template trained with a mode, else ``""``."""
+    if not f.is_reasoning or f.enable_thinking is None:
+        return ""
+    return _q('{"enable_thinking": ' + ("true" if f.enable_thinking else "false") + "}")
+
+
 def _parsers(f: ServingFacts) -> tuple[Optional[str], Optional[str]]:
+    """The tool-call parser, and the reasoning parser only where the trained mode can produce thoughts."""
     vparser = VLLM_TOOL_PARSERS.get(f.tool_format or "", None)
-    rparser = reasoning_parser(f.template, f.thought_words) if f.is_reasoning else None
+    thinks = f.is_reasoning and f.enable_thinking is not False
+    rparser = reasoning_parser(f.template, f.thought_words) if thinks else None
     return vparser, rparser
 
 
@@ -207,6 +276,8 @@ def _vllm(f: ServingFacts, raw_d: str) -> list[str]:
     max_len = f" --max-model-len {f.serve_max_len}" if f.serve_max_len else ""
     tool_flags = f" --enable-auto-tool-choice --tool-call-parser {vparser}" if vparser else ""
     reason_flags = f" --reasoning-parser {rparser}" if rparser else ""
+    kwargs = _thinking_kwargs(f)
+    reason_flags += f" \\\n    --default-chat-template-kwargs {kwargs}" if kwargs else ""
     lines = ["## vLLM", ""]
     merge = _merge_first(f, "vllm")
     if merge:
@@ -238,9 +309,18 @@ def _vllm(f: ServingFacts, raw_d: str) -> list[str]:
     if f.tool_format and not vparser:
         lines += ["", f"No vLLM tool-call parser reads LF's `{f.tool_format}` tool format: parse tool calls client-side."]
     if f.is_reasoning:
-        if not rparser:
+        if f.enable_thinking is False:
+            lines += ["", "No `--reasoning-parser`: trained with thinking off, the model writes no thoughts (see Thinking above)."]
+        elif not rparser:
             lines += ["", "No vLLM reasoning parser matches this template's thought words: thoughts stay in the content."]
-        lines += ["", "Thinking on/off per request: `\"chat_template_kwargs\": {\"enable_thinking\": false}`."]
+        if kwargs:
+            lines += [
+                "",
+                "`--default-chat-template-kwargs` makes training's mode the default of every request"
+                + (" (and of the reasoning parser)" if rparser else "")
+                + "; a request's own",
+                "`chat_template_kwargs` still wins.",
+            ]
     return lines + [""]
 
 
@@ -287,6 +367,14 @@ def _sglang(f: ServingFacts, raw_d: str) -> list[str]:
         ]
     else:
         lines += [f"python -m sglang.launch_server --model-path {d} --chat-template {tpl}{flags}", "```"]
+    if f.is_reasoning and f.enable_thinking is not None:
+        value = "true" if f.enable_thinking else "false"
+        lines += [
+            "",
+            f"Thinking: a request without `chat_template_kwargs` renders training's `enable_thinking: {value}` (the chat",
+            "template's own default, which this dir's template sets to training's mode)"
+            + ("; no `--reasoning-parser`: trained with thinking off, the model writes no thoughts." if not f.enable_thinking else "."),
+        ]
     return lines + [""]
 
 
@@ -369,6 +457,13 @@ def _ollama(f: ServingFacts, raw_d: str) -> list[str]:
             f"Run `lf-template emit {d} --engine ollama` for a Modelfile with a TEMPLATE in the training format.",
             "Ollama's safetensors import reads `tokenizer_config.json`'s `chat_template`, which holds the same template.",
         ]
+    if f.is_reasoning and f.enable_thinking is not None:
+        if f.enable_thinking:
+            lines += ["", "Thinking: a request without `think` renders training's mode (thinking on); `think: false` renders",
+                      "LF's `enable_thinking: false`, a prompt training never saw."]
+        else:
+            lines += ["", "Thinking: a request without `think` renders training's mode (thinking off, the empty thought block);",
+                      "Ollama refuses `think: true` for this template, which never mentions thoughts."]
     if verdict is not None and verdict.caveats:
         lines += [""] + [f"Caveat: {c}." for c in verdict.caveats]
     return lines + [""]

@@ -1,8 +1,10 @@
 """What the hook does after LF's export and around LF's training.
 
 * :func:`post_export`: after ``llamafactory-cli export`` saved ``export_dir``, repair it
-  (``repair.plan_repair`` + ``apply_plan``) for the template and options of the export,
-  defaulting to the train-time record and warning when the export says otherwise; write
+  (``repair.plan_repair`` + ``apply_plan``) for the template and options of the export: a key the
+  user wrote in the export arguments wins (a warning when it contradicts training), every other
+  key comes from what training recorded (our record, LF's ``training_args.yaml``...), never from
+  LF's defaults (``model.options.resolve_with_provenance``); write
   the record into ``export_dir``; push the rewritten files when ``export_hub_model_id``
   is set (LF pushes before any post-export code can run).
 * :func:`train_callback`: a ``TrainerCallback`` that writes ``lf_template_ext.json`` into
@@ -21,8 +23,8 @@ import sys
 import traceback
 from typing import Any, Optional
 
-from ...model.options import ENGINES_KEY, MODE_KEY, OPTION_KEYS, SERVE_MAX_LEN, TemplateOptions
-from ...modeldir.record import RECORD_NAME, make_record, read_record
+from ...model.options import ENGINES_KEY, GENERATION_KEY, MODE_KEY, SERVE_MAX_LEN, TemplateOptions
+from ...modeldir.record import RECORD_NAME, make_record
 
 
 def _log(message: str) -> None:
@@ -45,25 +47,30 @@ def _serve_max_len(options: dict[str, Any]) -> Optional[int]:
     return None if value is None else SERVE_MAX_LEN.parse(value)
 
 
-def _find_record(dirs: list[Optional[str]]) -> tuple[Optional[dict[str, Any]], Optional[str]]:
+EXPORT_SOURCE = "export arguments"
+
+
+def _training_provenance(dirs: list[Optional[str]]) -> tuple[Any, Optional[str]]:
+    """What the first of ``dirs`` with any training trace records (``modeldir.provenance``), and that dir."""
+    from ...modeldir.provenance import Provenance, read_provenance
+
     for d in dirs:
         if d and os.path.isdir(d):
-            rec = read_record(d)
-            if rec is not None:
-                return rec, d
-    return None, None
+            prov = read_provenance(d)
+            if prov.layers:
+                return prov, d
+    return Provenance(), None
 
 
-def _warn_mismatch(template: str, options: TemplateOptions, record: dict[str, Any], where: str) -> None:
-    if record.get("template") not in (None, template):
-        _log(
-            f"warning: exporting with template {template!r} but training used {record['template']!r} "
-            f"({os.path.join(where, RECORD_NAME)}); the exported model will serve {template!r}"
-        )
-    rec_opts = record.get("options") or {}
-    for key in OPTION_KEYS:
-        if key in rec_opts and rec_opts[key] != getattr(options, key):
-            _log(f"warning: {key}={getattr(options, key)!r} at export, {rec_opts[key]!r} in training ({where})")
+def export_options(data_args: Any, given: Optional[frozenset[str]], trained: list) -> Any:
+    """The template and options of an export: the keys the user wrote at export win, the rest come from
+    ``trained`` (the provenance layers), never from LF's defaults (``model.options.resolve_with_provenance``).
+    ``given`` None (LF's arguments were not seen raw): every data argument counts as written."""
+    from ...model.options import RESOLVED_KEYS, resolve_with_provenance
+
+    keys = RESOLVED_KEYS if given is None else [k for k in RESOLVED_KEYS if k in given]
+    written = {k: getattr(data_args, k) for k in keys if getattr(data_args, k, None) is not None or k != "template"}
+    return resolve_with_provenance(trained, [(EXPORT_SOURCE, written)])
 
 
 def post_export(state: Any, options: dict[str, Any]) -> None:
@@ -86,19 +93,22 @@ def _post_export(state: Any, options: dict[str, Any]) -> None:
         return
     export_dir = model_args.export_dir
     adapters = list(getattr(model_args, "adapter_name_or_path", None) or [])
-    record, where = _find_record(adapters[::-1] + [getattr(model_args, "model_name_or_path", None)])
-    template = data_args.template or (record or {}).get("template")
+    prov, where = _training_provenance(adapters[::-1] + [getattr(model_args, "model_name_or_path", None)])
+    resolved = export_options(data_args, getattr(state, "given_keys", None), prov.layers)
+    template = resolved.template
     if not template:
         _log("no `template` in the export arguments and none recorded at training time: nothing done")
         return
-    opts = options_from_data_args(data_args)
-    if record is not None and where is not None:
-        _warn_mismatch(template, opts, record, where)
+    opts = resolved.options
+    for conflict in resolved.conflicts:
+        _log(f"warning: {conflict.message()} ({where})")
+    for key, described in resolved.describe().items():
+        _log(f"{key}: {described}")
     mode = str(options.get(MODE_KEY, "fix"))
     if template == "native":
         mode = "keep-native"  # trained on the model's own template: keep it, align the stop ids
     engines = parse_engines(options.get(ENGINES_KEY))
-    cutoff = (record or {}).get("cutoff_len")
+    cutoff = resolved.values.get("cutoff_len")
     plan = plan_repair(
         export_dir,
         template,
@@ -109,8 +119,11 @@ def _post_export(state: Any, options: dict[str, Any]) -> None:
         original_extra_tokens=state.extra_tokens_before_fix,
         base_model=None,
         serve_max_len=_serve_max_len(options),
+        provenance=resolved.describe(),
+        sampling=export_sampling(state, options),
     )
     rec = make_record(template, opts, lf_compat.check_version(), cutoff)
+    rec["option_sources"] = dict(resolved.sources)
     rec["extra_special_tokens"] = state.extra_tokens_before_fix
     rec["source"] = "export"
     plan.files[RECORD_NAME] = (json.dumps(rec, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
@@ -122,6 +135,17 @@ def _post_export(state: Any, options: dict[str, Any]) -> None:
         _push(export_dir, hub_id, [c.relpath for c in txn.changes], getattr(model_args, "hf_hub_token", None))
     for line in summary_lines(export_dir, plan, txn):
         _log(line)
+
+
+def export_sampling(state: Any, options: dict[str, Any]) -> Any:
+    """The sampling LF's chat uses for this export: the generating arguments the user wrote (export YAML/CLI)
+    are written into generation_config.json (and a Modelfile); ``template_ext_generation: lf`` adds LF chat's
+    defaults for the rest (``model.generation``)."""
+    from ...workflows.repair import default_sampling
+
+    gen_args = getattr(state, "generating_args", None)
+    given = {k: getattr(gen_args, k) for k in sorted(getattr(state, "given_sampling", ())) if hasattr(gen_args, k)}
+    return default_sampling(given, str(options.get(GENERATION_KEY, "model")))
 
 
 def _push(export_dir: str, repo_id: str, files: list[str], token: Optional[str]) -> None:

@@ -13,7 +13,8 @@ Patches (each idempotent, each a thin wrapper around LF's own function):
 
 * ``llamafactory.hparams.parser.read_args``: strips ``template_ext_*`` keys from the YAML /
   CLI arguments before LF's argument parser (which rejects unknown keys) sees them, and
-  keeps them in :data:`OPTIONS`;
+  keeps them in :data:`OPTIONS`; remembers which template/option keys the user wrote
+  (``STATE.given_keys``: at export, only those override what training recorded);
 * ``llamafactory.data.get_template_and_fix_tokenizer``: remembers the data arguments, the
   template and the tokenizer's extra special tokens *before* LF's fixing (on transformers 5
   LF replaces the whole list);
@@ -36,7 +37,8 @@ import sys
 import threading
 from typing import Any, Callable, Optional
 
-from ...model.options import EXTENSION_OPTIONS, KEY_PREFIX
+from ...model.generation import SAMPLING_KEYS
+from ...model.options import EXTENSION_OPTIONS, KEY_PREFIX, RESOLVED_KEYS
 
 ENV = "LF_TEMPLATE_EXT"
 #: ``template_ext_*`` options stripped from LF's arguments (YAML keys or ``--template_ext_x v``): the
@@ -56,6 +58,12 @@ class _State:
         self.trained_output_dir: Optional[str] = None
         self.checkpoints_fixed = 0
         self.checkpoints_failed = 0
+        #: the template and option keys the user wrote in LF's raw arguments (YAML / CLI), as read by
+        #: ``read_args`` before LF's parser fills in its defaults; None: ``read_args`` has not run
+        self.given_keys: Optional[frozenset[str]] = None
+        #: the sampling keys (LF's generating arguments, ``model.generation``) the user wrote, and LF's parsed values
+        self.given_sampling: frozenset[str] = frozenset()
+        self.generating_args: Any = None
 
 
 STATE = _State()
@@ -170,13 +178,27 @@ def strip_options(args: Any) -> Any:
     return args
 
 
+def given_keys(args: Any, keys: Any = RESOLVED_KEYS) -> frozenset[str]:
+    """The ``keys`` (default: the template and option keys, ``RESOLVED_KEYS``) written in LF's raw arguments:
+    a YAML/JSON dict (with ``key=value`` overrides merged in by LF) or a ``--key value`` / ``--key=value`` list."""
+    if isinstance(args, dict):
+        return frozenset(k for k in args if k in keys)
+    if isinstance(args, list):
+        names = (a[2:].split("=", 1)[0] for a in args if isinstance(a, str) and a.startswith("--"))
+        return frozenset(n for n in names if n in keys)
+    return frozenset()
+
+
 def _patch_parser(module: Any) -> None:
     if getattr(module.read_args, "_lf_template_ext", False):
         return
     original = module.read_args
 
     def read_args(args=None):
-        return strip_options(original(args))
+        result = strip_options(original(args))
+        STATE.given_keys = given_keys(result)
+        STATE.given_sampling = given_keys(result, SAMPLING_KEYS)
+        return result
 
     read_args._lf_template_ext = True  # type: ignore[attr-defined]
     module.read_args = read_args
@@ -263,6 +285,7 @@ def _wrap_export(original: Callable) -> Callable:
         def capture_infer_args(a=None):
             result = get_infer(a)
             STATE.model_args = result[0]
+            STATE.generating_args = result[3] if len(result) > 3 else None
             return result
 
         tuner.get_infer_args = capture_infer_args
