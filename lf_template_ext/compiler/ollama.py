@@ -227,7 +227,13 @@ def _plan_tools(plan: TemplatePlan, js: GoJson) -> None:
         spec.tools.tool_format if spec.tools.kind == "tool" else ("string" if spec.tools.kind == "string" else None)
     )
     plan.calls_fmt = spec.calls_format
-    if tools_fmt is not None and (tools_fmt == "string" or tools_fmt in TOOL_FORMATS):
+    if tools_fmt is not None and spec.tools_lstrip_without_system:
+        plan.notes.append(
+            "the tool list is not written: this LF strips the tool text's leading newlines when there is no "
+            "system message (LF 0.9.6.dev0), which the Ollama writer does not reproduce yet; Ollama refuses "
+            "requests with tools"
+        )
+    elif tools_fmt is not None and (tools_fmt == "string" or tools_fmt in TOOL_FORMATS):
         plan.tools_code = tools_define(spec, plan.facts, tools_fmt, js)
         plan.supports.add("tools")
         plan.normalised.add("tools")  # property order and tool keys come from Go maps: sorted

@@ -102,7 +102,6 @@ def plan_repair(
 ) -> RepairPlan:
     """Compute every file the repair writes; nothing is written here."""
     from ..compiler import compile_spec
-    from ..lf import compat as lf_compat
     from ..workflows.engines import parse_names
 
     if mode not in MODES:
@@ -119,7 +118,8 @@ def plan_repair(
         from ..modeldir.tokenizer import load_tokenizer
 
         tokenizer = load_tokenizer(model_dir, trust_remote_code=trust_remote_code)
-    snap = lf_compat.snapshot(template, tokenizer, options, trained_with=model_dir)
+    from ..verifier import gate
+    snap = gate.snapshot(template, tokenizer, options, trained_with=model_dir)  # proven when it must be
     notes: list[str] = []
     if mode == "fix":  # the current template is replaced unread (it may be unreadable: not UTF-8)
         jinja: Optional[str] = compile_spec(snap.spec, snap.facts)
@@ -144,7 +144,8 @@ def plan_repair(
     gen["eos_token_id"] = list(snap.stop_ids)
     files[GENERATION_CONFIG] = dump_json(gen).encode("utf-8")
 
-    from .engines import EmitContext, verdicts as engine_verdicts
+    from .engines import EmitContext
+    from .engines import verdicts as engine_verdicts
 
     if info.is_adapter and not base_model:
         base_model = adapter_base_model(model_dir)
