@@ -132,3 +132,14 @@ def test_adapter_refuses_naming_what_is_missing(tmp_path):
     proc = _cli(root, "jinja", "--template", "qwen", "--tokenizer", str(FIXTURES / QWEN25))
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert "LLaMA-Factory 0.9.7 lacks what lf-template-ext calls: Template.encode_multiturn" in proc.stderr
+
+
+def test_enable_switch_is_active_on_untested_versions_and_off_below_the_oldest(tmp_path):
+    code = "from lf_template_ext.lf.plugin import hook\nprint('ACTIVE', hook._version_ok())\n"
+    env_base = dict(os.environ, DISABLE_VERSION_CHECK="1")
+    for version, active in (("0.9.7", True), ("0.9.3", False)):
+        root = _overlay(tmp_path / version, version, with_094_files=False)
+        env = dict(env_base, PYTHONPATH=os.pathsep.join([str(root), str(REPO)]))
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+        assert f"ACTIVE {active}" in proc.stdout, proc.stderr[-2000:]
+        assert ("inactive: LLaMA-Factory 0.9.3 is not supported" in proc.stderr) == (not active), proc.stderr
