@@ -143,3 +143,15 @@ def test_enable_switch_is_active_on_untested_versions_and_off_below_the_oldest(t
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
         assert f"ACTIVE {active}" in proc.stdout, proc.stderr[-2000:]
         assert ("inactive: LLaMA-Factory 0.9.3 is not supported" in proc.stderr) == (not active), proc.stderr
+
+
+@pytest.mark.slow
+def test_a_dev_version_string_with_other_template_code_is_an_untested_snapshot(tmp_path):
+    """LF's main keeps ``0.9.6.dev0`` across commits: other template code under that string needs proof."""
+    root = _overlay(tmp_path, "0.9.6.dev0", with_094_files=False)  # 0.9.5's code, the dev line's version string
+    proc = _cli(root, "jinja", "--template", "qwen", "--tokenizer", str(FIXTURES / QWEN25))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr.startswith(
+        "lf-template-ext: LF 0.9.6.dev0 (untested snapshot: its template code is not the tested one): template qwen "
+        "verified on "
+    ), proc.stderr

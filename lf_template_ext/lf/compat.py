@@ -56,7 +56,6 @@ if TYPE_CHECKING:  # pragma: no cover
 #: LF versions whose template code this package was tested against (docs/lf-versions.md). A
 #: release (``0.9.5``) also covers its post releases; a dev version only itself.
 TESTED = ("0.9.4", "0.9.5", "0.9.6.dev0")
-SUPPORTED = TESTED  # the old name
 
 _lock = threading.RLock()
 
@@ -130,8 +129,42 @@ def check_version(version: Optional[str] = None) -> str:
     return version
 
 
+#: A dev version's string does not change with every commit of LF's main (``extras/env.py`` keeps
+#: ``0.9.6.dev0``): it counts as tested only with the template code that was tested, recognised by the sha256
+#: (first 16 hex digits) of its ``data/template.py``, ``data/formatter.py`` and ``data/tool_utils.py``.
+DEV_FINGERPRINTS = {"0.9.6.dev0": "a62217b58df8a8d9"}  # the llamafactory-kt==0.9.6.dev0 wheel
+_FINGERPRINT_FILES = ("data/template.py", "data/formatter.py", "data/tool_utils.py")
+
+
+@functools.lru_cache(maxsize=None)
+def installed_fingerprint() -> Optional[str]:
+    """The fingerprint of the installed LF's template code (see ``DEV_FINGERPRINTS``), without importing it."""
+    import hashlib
+    import importlib.util
+    import os
+
+    spec = importlib.util.find_spec("llamafactory")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    root = list(spec.submodule_search_locations)[0]
+    h = hashlib.sha256()
+    try:
+        for rel in _FINGERPRINT_FILES:
+            with open(os.path.join(root, rel), "rb") as f:
+                h.update(f.read())
+    except OSError:
+        return None
+    return h.hexdigest()[:16]
+
+
 def is_tested(version: str) -> bool:
-    return tested_version(version) is not None
+    """``version`` is in ``TESTED`` (a dev version: with the tested template code, ``DEV_FINGERPRINTS``)."""
+    tested = tested_version(version)
+    if tested is None:
+        return False
+    if tested in DEV_FINGERPRINTS and version == installed_version():
+        return installed_fingerprint() == DEV_FINGERPRINTS[tested]
+    return True
 
 
 @dataclass(frozen=True)
@@ -741,7 +774,8 @@ def proof_reasons(prepared: Prepared) -> tuple[str, ...]:
     """THE version policy per template: what makes a compiled template need proof (empty: none)."""
     reasons = []
     if not is_tested(prepared.lf_version):
-        reasons.append(f"LF {prepared.lf_version} (untested)")
+        snapshot_note = " snapshot: its template code is not the tested one" if prepared.lf_version in DEV_FINGERPRINTS else ""
+        reasons.append(f"LF {prepared.lf_version} (untested{snapshot_note})")
     why = unknown_class(prepared.template)
     if why is not None:
         reasons.append(f"template class {why} (not known to the compiler)")
