@@ -194,6 +194,13 @@ def main(argv: list[str]) -> int:
         if "--fetch" not in argv or os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", ""):
             print(e, file=sys.stderr)
             return 2
+    import socket
+
+    try:  # offline: the one message at once, not the Hub client's retries
+        socket.create_connection(("huggingface.co", 443), timeout=5).close()
+    except OSError as e:
+        print(f"{message()}\n(offline: huggingface.co is unreachable: {e})", file=sys.stderr)
+        return 2
     try:
         print(fetch())
         return 0

@@ -60,6 +60,15 @@ def test_clone_without_shared_stops_with_one_message_and_runs_with_the_variable(
     for way in ("LF_TEMPLATE_EXT_FIXTURES", str(clone.parent / "shared" / "fixtures" / "models"), "--fetch", str(cache)):
         assert way in out, (way, out[-3000:])
     assert "passed" not in out
+    # scripts/test.sh's step: offline (HF_HUB_OFFLINE=1), the same one message and exit 2, nothing fetched
+    env = {k: v for k, v in os.environ.items() if k != "LF_TEMPLATE_EXT_FIXTURES"}
+    env.update(HF_HUB_OFFLINE="1", LF_TEMPLATE_EXT_CACHE=str(cache))
+    step = subprocess.run(
+        [sys.executable, str(clone / "tests" / "fixtures_locate.py"), "--fetch"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert step.returncode == 2 and step.stdout == "", step.stderr
+    assert step.stderr.count("tokenizer fixtures not found") == 1 and "LF_TEMPLATE_EXT_FIXTURES" in step.stderr
+    assert not cache.exists()
     fixtures = tmp_path / "my-fixtures"
     fixtures.mkdir()
     for folder in SHARED.iterdir():
