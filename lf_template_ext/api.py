@@ -49,10 +49,10 @@ def compile_jinja(
     the template uses something Jinja + whole-string tokenization cannot reproduce.
     """
     from .compiler import compile_spec
-    from .lf import compat as lf_compat
+    from .verifier import gate
 
     options = _options(default_system, tool_format, enable_thinking, preserve_thinking, mask_history)
-    snap = lf_compat.snapshot(template, tokenizer, options)
+    snap = gate.snapshot(template, tokenizer, options)
     return compile_spec(snap.spec, snap.facts)
 
 

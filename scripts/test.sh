@@ -11,6 +11,10 @@ flock 9
 export LF_TEMPLATE_EXT_LOCKED=1
 venv="$(bash "$root/scripts/env.sh" | tail -n 1)"
 cd "$root"
+# Tokenizer fixtures: LF_TEMPLATE_EXT_FIXTURES, ../shared/fixtures/models, the cache, else fetched from the
+# Hugging Face Hub into the cache when online (tests/fixtures/README.md); offline with none: one message, exit 2.
+fixtures="$("$venv/bin/python" "$root/tests/fixtures_locate.py" --fetch)" || exit 2
+export LF_TEMPLATE_EXT_FIXTURES="$fixtures"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export PATH="$venv/bin:$PATH"
 set +e

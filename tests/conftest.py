@@ -1,7 +1,7 @@
 """Shared test setup: offline hub, fixture paths, cached real tokenizers.
 
-Tests use real files only: tokenizers built from ``../shared/fixtures/models`` (see its
-MANIFEST.md), the installed LLaMA-Factory, and the engines' own packages.
+Tests use real files only: tokenizers built from the fixtures ``tests/fixtures_locate.py`` finds
+(``LF_TEMPLATE_EXT_FIXTURES``, ``../shared/fixtures/models``, the fetched cache; tests/fixtures/README.md), the installed LLaMA-Factory, and the engines' own packages.
 """
 
 from __future__ import annotations
@@ -21,15 +21,15 @@ TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
 sys.path.insert(0, str(TESTS))
 
-from harness import FIXTURES  # noqa: E402
 
 
 def pytest_sessionstart(session):
-    if not FIXTURES.is_dir():
-        raise pytest.UsageError(
-            f"tokenizer fixtures not found at {FIXTURES}; clone the project beside ../shared "
-            "or set LF_TEMPLATE_EXT_FIXTURES"
-        )
+    from fixtures_locate import FixturesNotFound, locate
+
+    try:
+        locate()
+    except FixturesNotFound as e:
+        raise pytest.UsageError(str(e)) from None
 
 
 @pytest.fixture(scope="session")

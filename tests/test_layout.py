@@ -236,3 +236,31 @@ def test_rules_catch_a_bad_import(tmp_path, rule):
     found = violations(copy)[rule]
     assert found, f"rule '{rule}' missed the import added to {rel}"
     assert any(f"{rel}:{lines + 4}" in f for f in found), found
+
+
+#: The modules above ``lf/`` that may take an unproven snapshot: the gate itself and the read-only checks
+#: (they compare against LF's own encoding and write nothing). Every writer goes through ``verifier.gate``.
+UNGATED_SNAPSHOT = {"verifier/gate.py", "verifier/probe.py", "workflows/check.py", "verifier/dataset.py", "cli/check_cmd.py"}
+
+
+def _ungated_snapshots(root: Path) -> list[str]:
+    found = []
+    for path in sorted((root / PACKAGE).rglob("*.py")):
+        rel = path.relative_to(root / PACKAGE).as_posix()
+        if rel.startswith("lf/") or rel in UNGATED_SNAPSHOT:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("snapshot", "snapshot_of"):
+                if isinstance(node.func.value, ast.Name) and node.func.value.id == "lf_compat":
+                    found.append(f"{rel}:{node.lineno}")
+    return found
+
+
+def test_every_write_is_gated(tmp_path):
+    """The version policy's one seam (docs/lf-versions.md): writers take snapshots from ``verifier.gate``."""
+    assert _ungated_snapshots(REPO) == []
+    copy = tmp_path / "repo"
+    shutil.copytree(REPO / PACKAGE, copy / PACKAGE, ignore=shutil.ignore_patterns("__pycache__", "*.go", "go.*"))
+    repair = copy / PACKAGE / "workflows" / "repair.py"
+    repair.write_text(repair.read_text(encoding="utf-8").replace("gate.snapshot(", "lf_compat.snapshot("), encoding="utf-8")
+    assert any(f.startswith("workflows/repair.py:") for f in _ungated_snapshots(copy))

@@ -71,13 +71,13 @@ def run(args: argparse.Namespace) -> int:
 
         check_writable(args.model_dir)
     resolved = resolve_template(args, model_dir=args.model_dir)
-    from ..lf import compat as lf_compat
     from ..workflows import engines
     from .common import load_tokenizer, warn
 
     engine = engines.get(args.engine)
     tokenizer = load_tokenizer(args.model_dir, trust_remote_code=args.trust_remote_code)
-    snap = lf_compat.snapshot(resolved.template, tokenizer, resolved.options, trained_with=args.model_dir)
+    from ..verifier import gate
+    snap = gate.snapshot(resolved.template, tokenizer, resolved.options, trained_with=args.model_dir)
     output = args.output or DEFAULT_FILES[args.engine]
     into_dir = args.output is None and os.path.dirname(output) == ""
     out_dir = args.model_dir if into_dir or output == "-" else os.path.dirname(os.path.abspath(output))

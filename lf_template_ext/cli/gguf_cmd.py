@@ -34,7 +34,6 @@ def _gguf_tokenizer(path: str, args: argparse.Namespace) -> Any:
 
 def repair_gguf_cli(args: argparse.Namespace) -> int:
     from ..compiler import compile_spec
-    from ..lf import compat as lf_compat
     from ..modeldir.gguf import CHAT_TEMPLATE, apply_gguf, plan_gguf, read_meta
 
     path = args.target
@@ -44,7 +43,8 @@ def repair_gguf_cli(args: argparse.Namespace) -> int:
     if (args.mode or "fix") != "fix":
         raise BadInputError("--mode keep-native does not apply to a GGUF (only its template can change)", path=path)
     tokenizer = _gguf_tokenizer(path, args)
-    snap = lf_compat.snapshot(resolved.template, tokenizer, resolved.options, trained_with=path)
+    from ..verifier import gate
+    snap = gate.snapshot(resolved.template, tokenizer, resolved.options, trained_with=path)
     prepared = snap.prepared
     jinja = compile_spec(snap.spec, snap.facts)
     stop_ids = list(snap.stop_ids)

@@ -45,7 +45,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..compiler import compile_spec
-    from ..lf import compat as lf_compat
     from ..modeldir.output import write_output
 
     if args.output and args.output != "-":
@@ -56,7 +55,9 @@ def run(args: argparse.Namespace) -> int:
     resolved = resolve_template(args, model_dir=args.tokenizer)
     tokenizer = load_tokenizer(args.tokenizer, trust_remote_code=args.trust_remote_code)
     # the same compile as lf_template_ext.compile_jinja, refusing a template this tokenizer was not trained with
-    snap = lf_compat.snapshot(resolved.template, tokenizer, resolved.options, trained_with=args.tokenizer)
+    from ..verifier import gate
+
+    snap = gate.snapshot(resolved.template, tokenizer, resolved.options, trained_with=args.tokenizer)
     text = compile_spec(snap.spec, snap.facts)
     if args.output and args.output != "-":
         written = write_output(args.output, text.encode("utf-8"), force=args.force, tool="lf-template jinja --output")
@@ -90,11 +91,11 @@ def _tokenizer_dir(args: argparse.Namespace) -> str:
 def _stop_note(directory: str, tokenizer: object, resolved: object) -> None:
     """The template's stop ids that `vllm serve --chat-template FILE` alone does not stop on (it stops on the
     dir's tokenizer eos and generation_config.json eos): Llama-3.1's <|eom_id|> 128008, for example."""
-    from ..lf import compat as lf_compat
     from ..model.stops import missing_ids
     from ..modeldir.files import engine_stop_ids
+    from ..verifier import gate
 
-    snap = lf_compat.snapshot(resolved.template, tokenizer, resolved.options)  # type: ignore[attr-defined]
+    snap = gate.snapshot(resolved.template, tokenizer, resolved.options)  # type: ignore[attr-defined]
     engine = engine_stop_ids(directory, tokenizer, strict=False)
     missing = missing_ids(snap.stop_ids, engine)
     if missing:

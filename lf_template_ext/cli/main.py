@@ -36,9 +36,12 @@ EPILOG = """\
 exit codes:
   0  success; for check: every case identical or boundary-only (boundary-only is printed as a warning)
   1  check found a text or special-token difference, or a stop id engines will not stop on
-  2  bad input (missing dir, malformed JSON, unknown template, read-only or full disk, ...), or an
-     internal error (reported with "please report"; --debug shows the traceback): nothing was changed
-  3  the template uses a feature the target cannot express
+  2  bad input (missing dir, malformed JSON, unknown template, read-only or full disk, no LLaMA-Factory
+     or one older than 0.9.4 or lacking what the adapter calls, ...), or an internal error (reported with
+     "please report"; --debug shows the traceback): nothing was changed
+  3  the template uses a feature the target cannot express; or, on an untested LF version or a template
+     class the compiler does not know, the compiled template differs from that LF's own encoding of the
+     probe corpus (the first divergence is printed; docs/lf-versions.md)
 
 typical session:
   lf-template jinja --template qwen --tokenizer ./Qwen2.5-7B-Instruct --output qwen_lf.jinja

@@ -214,6 +214,10 @@ def _write_prefix_and_system(w: JinjaWriter, spec: TemplateSpec, facts: Tokenize
             "set tool_text = "
             + formatter_expr(spec.tools, facts, spec.name, "tools", content="tools|tojson", first_slot_only=True)
         )
+    if spec.tools_lstrip_without_system:  # LF's dev line: no blank line where no system text precedes
+        w.open("if not lf.system")
+        w.stmt(f"set tool_text = tool_text.lstrip({lit(chr(10))})")
+        w.close("endif")
     w.mid("else")
     w.stmt('set tool_text = ""')
     w.close("endif")

@@ -72,6 +72,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Optional
 
 from .._version import __version__
 from ..errors import UnsupportedTemplateError
@@ -227,8 +228,16 @@ def _plan_tools(plan: TemplatePlan, js: GoJson) -> None:
         spec.tools.tool_format if spec.tools.kind == "tool" else ("string" if spec.tools.kind == "string" else None)
     )
     plan.calls_fmt = spec.calls_format
-    if tools_fmt is not None and (tools_fmt == "string" or tools_fmt in TOOL_FORMATS):
+    bare = _bare_tools_code(spec, plan.facts, tools_fmt, js) if spec.tools_lstrip_without_system else None
+    if tools_fmt is not None and spec.tools_lstrip_without_system and bare is None:
+        plan.notes.append(
+            "the tool list is not written: this LF strips the tool text's leading newlines when there is no "
+            "system message (LF 0.9.6.dev0), which the Ollama writer reproduces only for a tool prompt that starts "
+            "with literal text; Ollama refuses requests with tools"
+        )
+    elif tools_fmt is not None and (tools_fmt == "string" or tools_fmt in TOOL_FORMATS):
         plan.tools_code = tools_define(spec, plan.facts, tools_fmt, js)
+        plan.tools_bare_code = bare or ""
         plan.supports.add("tools")
         plan.normalised.add("tools")  # property order and tool keys come from Go maps: sorted
     else:
@@ -283,6 +292,8 @@ def _write_preamble(w: GoWriter, plan: TemplatePlan, js: GoJson) -> None:
     defines: list[str] = []
     if plan.tools_code:
         defines.append('{{- define "lf_tools" -}}' + plan.tools_code + "{{- end -}}")
+    if plan.tools_bare_code:
+        defines.append('{{- define "lf_tools_bare" -}}' + plan.tools_bare_code + "{{- end -}}")
     if plan.calls_code:
         defines.append('{{- define "lf_calls" -}}' + plan.calls_code + "{{- end -}}")
     if plan.calls_fmt == "gemma4":
@@ -434,3 +445,30 @@ def modelfile(
             + "). Start the server with OLLAMA_GO_TEMPLATE=1 to always use this TEMPLATE."
         )
     return "\n".join(lines) + "\n"
+
+
+def _bare_tools_code(spec: TemplateSpec, facts: TokenizerFacts, tools_fmt: Optional[str], js: Any) -> Optional[str]:
+    """The "lf_tools" code with LF's ``tool_text.lstrip("\\n")`` applied (no system message), or ``None``.
+
+    Only for a tool prompt (``tool_prompt``) that the format's writer uses and that starts with literal
+    text: the leading newlines are dropped from that text at compile time. A prompt that is all newlines up
+    to a field would need the field's value stripped at render time, which Go templates cannot do.
+    """
+    import dataclasses
+
+    if tools_fmt is None or tools_fmt == "string" or tools_fmt not in TOOL_FORMATS or not spec.tool_prompt:
+        return None
+    pieces = list(spec.tool_prompt)
+    while pieces and pieces[0][0] == "text" and pieces[0][1].startswith("\n"):
+        stripped = pieces[0][1].lstrip("\n")
+        if stripped:
+            pieces[0] = ("text", stripped)
+            break
+        pieces.pop(0)
+    if not pieces or pieces[0][0] != "text":
+        return None
+    sentinel = "lf-template-ext-probe-7f3a9c"
+    probe = dataclasses.replace(spec, tool_prompt=(("text", sentinel),) + spec.tool_prompt)
+    if sentinel not in tools_define(probe, facts, tools_fmt, GoJson(spec)):  # the writer ignores tool_prompt
+        return None
+    return tools_define(dataclasses.replace(spec, tool_prompt=tuple(pieces)), facts, tools_fmt, js)

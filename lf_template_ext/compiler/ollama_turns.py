@@ -31,6 +31,7 @@ class TemplatePlan:
     normalised: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
     tools_code: str = ""  # Go code for the "lf_tools" define ("": the tool list is not written)
+    tools_bare_code: str = ""  # "lf_tools_bare": the tool text without leading newlines (LF 0.9.6.dev0, no system)
     calls_code: str = ""  # Go code for the "lf_calls" define ("": tool calls are refused)
     calls_fmt: str | None = None
     thinking_mode: str | None = None  # reasoning templates: "switch" (think maps onto enable_thinking) or "off"
@@ -53,6 +54,11 @@ class TemplatePlan:
     def system_content(self) -> str:
         """Go code for the system slot's content: LF's ``system + tool_text``."""
         tools_text = '{{- if $.Tools -}}{{- template "lf_tools" $.Tools -}}{{- end -}}' if self.tools_code else ""
+        if self.tools_bare_code:  # LF's dev line: tool_text.lstrip("\n") when the system text is empty
+            tools_text = (
+                '{{- if $.Tools -}}{{- if $system -}}{{- template "lf_tools" $.Tools -}}'
+                '{{- else -}}{{- template "lf_tools_bare" $.Tools -}}{{- end -}}{{- end -}}'
+            )
         return "{{- $system -}}" + tools_text
 
 

@@ -3,13 +3,19 @@
 Everything else in the package talks to LF through the functions here, so supporting a new
 LF release means editing this file (and its tests) only.
 
-Supported: LF 0.9.4 and 0.9.5 (``SUPPORTED``). Differences handled here:
+Versions (docs/lf-versions.md): the releases in ``TESTED`` (0.9.4, 0.9.5 and the dev line
+0.9.6.dev0) are known; any later version is used *by proof*: :func:`require_features` refuses
+(``UnsupportedLFVersionError``) when something the adapter calls is gone, and a
+:class:`Snapshot` of an untested version, or of a template class the compiler does not know,
+carries :attr:`Snapshot.needs_proof`, which ``verifier.gate`` settles on the probe corpus
+before anything is written. Versions older than ``TESTED[0]`` are refused. Differences handled here:
 
 * 0.9.5 added ``Template.preserve_thinking``, ``Glm47ReasoningTemplate`` and the 5th
   ``encode_multiturn`` argument ``discarding_history_cot`` (0.9.4 never discards history
   thoughts in training, so ``mask_history`` does not change its encoding);
-* both have ``tool_call_words`` and pass thought/tool-call words to ``FunctionFormatter``
-  (except ``Llama2Template``).
+* all pass thought/tool-call words to ``FunctionFormatter`` (except ``Llama2Template``);
+* the dev line's ``Template._encode`` strips the leading newlines of the tool text when there is
+  no system message (``Capabilities.tools_lstrip_without_system``, detected in LF's source).
 
 Importing this module is cheap; LF itself (10-20 s: torch, transformers) is imported on
 first use of a function that needs it.
@@ -47,7 +53,9 @@ from ..model.tool_formats import TOOL_FORMATS
 if TYPE_CHECKING:  # pragma: no cover
     from transformers import PreTrainedTokenizerBase
 
-SUPPORTED = ("0.9.4", "0.9.5")
+#: LF versions whose template code this package was tested against (docs/lf-versions.md). A
+#: release (``0.9.5``) also covers its post releases; a dev version only itself.
+TESTED = ("0.9.4", "0.9.5", "0.9.6.dev0")
 
 _lock = threading.RLock()
 
@@ -74,21 +82,89 @@ def _release(version: str) -> str:
     return ".".join(str(p) for p in v.release[:3])
 
 
+def tested_version(version: str) -> Optional[str]:
+    """The entry of ``TESTED`` that ``version`` is (``0.9.5.post1`` -> ``0.9.5``), or ``None``."""
+    from packaging.version import InvalidVersion, Version
+
+    if version in TESTED:
+        return version
+    try:
+        v = Version(version)
+    except InvalidVersion:
+        return None
+    if v.is_prerelease or v.is_devrelease:
+        return None
+    release = _release(version)
+    return release if release in TESTED else None
+
+
 def check_version(version: Optional[str] = None) -> str:
-    """Return the supported release (e.g. ``"0.9.5"``) or raise with what to install."""
+    """The installed LF's version: the ``TESTED`` entry it is, or the version string of an untested one.
+
+    Raises ``UnsupportedLFVersionError`` when LF is missing or older than the oldest tested release.
+    A newer untested version passes here; what it lacks is refused by :func:`require_features`, and
+    its encodings are proven template by template (``Snapshot.needs_proof``).
+    """
+    from packaging.version import InvalidVersion, Version
+
     version = version or installed_version()
     if version is None:
         raise UnsupportedLFVersionError(
-            "LLaMA-Factory is not installed in this environment; install a supported release, "
-            f"e.g. `pip install llamafactory=={SUPPORTED[-1]}`"
+            "LLaMA-Factory is not installed in this environment; install a tested release, "
+            f"e.g. `pip install llamafactory=={TESTED[1]}`"
         )
-    release = _release(version)
-    if release not in SUPPORTED:
+    tested = tested_version(version)
+    if tested is not None:
+        return tested
+    try:
+        too_old = Version(version) < Version(TESTED[0])
+    except InvalidVersion:
+        too_old = False
+    if too_old:
         raise UnsupportedLFVersionError(
-            f"LLaMA-Factory {version} is not supported by lf-template-ext (supported: {', '.join(SUPPORTED)}); "
-            f"its templates may encode differently. Install one of them, e.g. `pip install llamafactory=={SUPPORTED[-1]}`"
+            f"LLaMA-Factory {version} is not supported by lf-template-ext: it is older than {TESTED[0]} "
+            f"(tested: {', '.join(TESTED)}; see docs/lf-versions.md). "
+            f"Install one of them, e.g. `pip install llamafactory=={TESTED[1]}`"
         )
-    return release
+    return version
+
+
+#: A dev version's string does not change with every commit of LF's main (``extras/env.py`` keeps
+#: ``0.9.6.dev0``): it counts as tested only with the template code that was tested, recognised by the sha256
+#: (first 16 hex digits) of its ``data/template.py``, ``data/formatter.py`` and ``data/tool_utils.py``.
+DEV_FINGERPRINTS = {"0.9.6.dev0": "a62217b58df8a8d9"}  # the llamafactory-kt==0.9.6.dev0 wheel
+_FINGERPRINT_FILES = ("data/template.py", "data/formatter.py", "data/tool_utils.py")
+
+
+@functools.lru_cache(maxsize=None)
+def installed_fingerprint() -> Optional[str]:
+    """The fingerprint of the installed LF's template code (see ``DEV_FINGERPRINTS``), without importing it."""
+    import hashlib
+    import importlib.util
+    import os
+
+    spec = importlib.util.find_spec("llamafactory")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    root = list(spec.submodule_search_locations)[0]
+    h = hashlib.sha256()
+    try:
+        for rel in _FINGERPRINT_FILES:
+            with open(os.path.join(root, rel), "rb") as f:
+                h.update(f.read())
+    except OSError:
+        return None
+    return h.hexdigest()[:16]
+
+
+def is_tested(version: str) -> bool:
+    """``version`` is in ``TESTED`` (a dev version: with the tested template code, ``DEV_FINGERPRINTS``)."""
+    tested = tested_version(version)
+    if tested is None:
+        return False
+    if tested in DEV_FINGERPRINTS and version == installed_version():
+        return installed_fingerprint() == DEV_FINGERPRINTS[tested]
+    return True
 
 
 @dataclass(frozen=True)
@@ -99,6 +175,7 @@ class Capabilities:
     preserve_thinking: bool
     discarding_history_cot: bool
     glm47: bool
+    tools_lstrip_without_system: bool = False
 
 
 def template_module() -> Any:
@@ -111,7 +188,55 @@ def _template_module():
     check_version()
     with _quiet_lf():
         from llamafactory.data import template as tmod  # 10-20 s on first import
+    require_features(tmod)
     return tmod
+
+
+#: What the adapter calls in LF's template code: module attributes, ``Template`` methods and fields,
+#: and ``encode_multiturn``'s leading parameters. Every version is checked against it.
+_NEEDED_MODULE = ("Template", "ReasoningTemplate", "Llama2Template", "TEMPLATES", "get_template_and_fix_tokenizer")
+_NEEDED_METHODS = ("_encode", "encode_multiturn", "encode_oneturn", "add_thought", "remove_thought", "_convert_elements_to_ids")
+_NEEDED_FIELDS = (
+    "format_user", "format_assistant", "format_system", "format_function", "format_observation", "format_tools",
+    "format_prefix", "default_system", "stop_words", "thought_words", "efficient_eos", "replace_eos",
+    "enable_thinking", "mm_plugin",
+)
+_NEEDED_PARAMS = ("tokenizer", "messages", "system", "tools")
+_NEEDED_FORMATTERS = ("StringFormatter", "EmptyFormatter", "FunctionFormatter", "ToolFormatter")
+
+
+def missing_features(tmod: Any) -> list[str]:
+    """What of ``_NEEDED_*`` the given ``llamafactory.data.template`` module lacks (as dotted names)."""
+    import importlib
+    import inspect
+
+    missing = [f"llamafactory.data.template.{n}" for n in _NEEDED_MODULE if not hasattr(tmod, n)]
+    cls = getattr(tmod, "Template", None)
+    if cls is not None:
+        missing += [f"Template.{m}" for m in _NEEDED_METHODS if not callable(getattr(cls, m, None))]
+        fields = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
+        missing += [f"Template.{f} (field)" for f in _NEEDED_FIELDS if f not in fields]
+        if callable(getattr(cls, "encode_multiturn", None)):
+            params = list(inspect.signature(cls.encode_multiturn).parameters)[1:5]
+            if params != list(_NEEDED_PARAMS):
+                missing.append(f"Template.encode_multiturn({', '.join(_NEEDED_PARAMS)}, ...) (found: {', '.join(params)})")
+    fmod = importlib.import_module("llamafactory.data.formatter")
+    missing += [f"llamafactory.data.formatter.{n}" for n in _NEEDED_FORMATTERS if not hasattr(fmod, n)]
+    tool_utils = importlib.import_module("llamafactory.data.tool_utils")
+    if not hasattr(tool_utils, "TOOLS"):
+        missing.append("llamafactory.data.tool_utils.TOOLS")
+    return missing
+
+
+def require_features(tmod: Any) -> None:
+    """Refuse (exit 2) an LF whose template code lacks what the adapter calls, naming what is missing."""
+    missing = missing_features(tmod)
+    if missing:
+        version = installed_version() or "?"
+        raise UnsupportedLFVersionError(
+            f"LLaMA-Factory {version} lacks what lf-template-ext calls: {'; '.join(missing)} "
+            f"(tested: {', '.join(TESTED)}; see docs/lf-versions.md)"
+        )
 
 
 @contextlib.contextmanager
@@ -126,6 +251,21 @@ def _quiet_lf() -> Iterator[None]:
         lf_logger.setLevel(old)
 
 
+def _strips_tool_newline(tmod: Any) -> bool:
+    """Whether ``Template._encode`` strips the tool text's leading newlines without a system message.
+
+    Read from LF's source (the dev line's ``tool_text = tool_text.lstrip("\\n")``); the gate proves
+    untested versions either way.
+    """
+    import inspect
+
+    try:
+        src = inspect.getsource(tmod.Template._encode)
+    except (OSError, TypeError):
+        return False
+    return "tool_text.lstrip(" in src
+
+
 @functools.lru_cache(maxsize=None)
 def capabilities() -> Capabilities:
     import inspect
@@ -138,6 +278,7 @@ def capabilities() -> Capabilities:
         preserve_thinking="preserve_thinking" in fields,
         discarding_history_cot="discarding_history_cot" in sig.parameters,
         glm47=hasattr(tmod, "Glm47ReasoningTemplate"),
+        tools_lstrip_without_system=_strips_tool_newline(tmod),
     )
 
 
@@ -182,10 +323,58 @@ class Prepared:
     source_tokenizer: Any = None
 
 
+class _DataArgs(SimpleNamespace):
+    """The data arguments we set; any other one LF reads gets ``DataArguments``' own default."""
+
+    def __getattr__(self, name: str) -> Any:  # only for attributes not set
+        defaults = data_argument_defaults()
+        if name in defaults:
+            return defaults[name]
+        raise AttributeError(name)
+
+
+@functools.lru_cache(maxsize=None)
+def data_argument_defaults() -> dict[str, Any]:
+    """Literal defaults of LF's ``DataArguments`` fields, read from its source (``hparams/data_args.py``).
+
+    A newer LF's ``get_template_and_fix_tokenizer`` may read a new argument (the dev line reads
+    ``reasoning_effort``); importing ``llamafactory.hparams`` for them would cost 15 s.
+    """
+    import ast
+    import importlib.util
+    import os
+
+    spec = importlib.util.find_spec("llamafactory")
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    path = os.path.join(list(spec.submodule_search_locations)[0], "hparams", "data_args.py")
+    try:
+        tree = ast.parse(open(path, encoding="utf-8").read())
+    except (OSError, SyntaxError):
+        return {}
+    out: dict[str, Any] = {}
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.ClassDef) and node.name == "DataArguments"):
+            continue
+        for item in node.body:
+            if not (isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name) and item.value is not None):
+                continue
+            value = item.value
+            if isinstance(value, ast.Call) and getattr(value.func, "id", "") == "field":
+                value = next((k.value for k in value.keywords if k.arg == "default"), None)
+            if value is None:
+                continue
+            try:
+                out[item.target.id] = ast.literal_eval(value)
+            except ValueError:
+                pass
+    return out
+
+
 def _data_args(name: Optional[str], options: TemplateOptions) -> SimpleNamespace:
     # Only the attributes get_template_and_fix_tokenizer reads; a real DataArguments would pull
     # in LF's whole hparams package (15 s) for no benefit.
-    return SimpleNamespace(template=name, train_on_prompt=False, **options.to_dict())
+    return _DataArgs(template=name, train_on_prompt=False, **options.to_dict())
 
 
 _PREPARED: "dict[tuple, Prepared]" = {}
@@ -370,27 +559,52 @@ def tool_prompt_pieces(tool_format: Optional[str]) -> tuple[tuple[str, str], ...
     return tuple(pieces)
 
 
-def template_kind(template: Any) -> str:
+#: The methods by which a Template subclass changes how ids are built.
+_ENCODING_METHODS = ("_encode", "encode_multiturn", "encode_oneturn", "add_thought", "remove_thought")
+
+
+def _kind_and_base(template: Any) -> tuple[str, Any]:
     tmod = _template_module()
-    cls = type(template)
     if getattr(tmod, "Glm47ReasoningTemplate", None) is not None and isinstance(template, tmod.Glm47ReasoningTemplate):
-        kind, base = "glm47", tmod.Glm47ReasoningTemplate
-    elif isinstance(template, tmod.ReasoningTemplate):
-        kind, base = "reasoning", tmod.ReasoningTemplate
-    elif isinstance(template, tmod.Llama2Template):
-        kind, base = "llama2", tmod.Llama2Template
-    else:
-        kind, base = "plain", tmod.Template
-    if cls is not base:
-        # A subclass may override how ids are built; we only reproduce LF's own classes.
-        for method in ("_encode", "encode_multiturn", "encode_oneturn", "add_thought", "remove_thought"):
-            if getattr(cls, method) is not getattr(base, method):
-                raise UnsupportedTemplateError(
-                    getattr(template, "name", cls.__name__),
-                    f"template class {cls.__name__} overrides {method}; lf-template-ext reproduces only LF's own "
-                    "Template, Llama2Template, ReasoningTemplate and Glm47ReasoningTemplate",
-                    "template class",
-                )
+        return "glm47", tmod.Glm47ReasoningTemplate
+    if isinstance(template, tmod.ReasoningTemplate):
+        return "reasoning", tmod.ReasoningTemplate
+    if isinstance(template, tmod.Llama2Template):
+        return "llama2", tmod.Llama2Template
+    return "plain", tmod.Template
+
+
+def unknown_class(template: Any) -> Optional[str]:
+    """``"MossVLTemplate overrides _encode"`` for a Template subclass the compiler does not know, else ``None``.
+
+    The compiler reproduces LF's own ``Template``, ``Llama2Template``, ``ReasoningTemplate`` and
+    ``Glm47ReasoningTemplate``; a subclass that overrides how ids are built is compiled as its base
+    class and must be proven (``Snapshot.needs_proof``).
+    """
+    _kind, base = _kind_and_base(template)
+    cls = type(template)
+    if cls is base:
+        return None
+    overridden = [m for m in _ENCODING_METHODS if getattr(cls, m) is not getattr(base, m)]
+    return f"{cls.__name__} overrides {', '.join(overridden)}" if overridden else None
+
+
+def template_kind(template: Any, strict: bool = True) -> str:
+    """The class of ``template`` as the compiler knows it (plain, llama2, reasoning, glm47).
+
+    ``strict``: refuse a subclass that overrides how ids are built (:func:`unknown_class`); otherwise
+    the kind of its base class (what the compiler would reproduce, to be proven by the gate).
+    """
+    kind, _base = _kind_and_base(template)
+    if strict:
+        why = unknown_class(template)
+        if why is not None:
+            raise UnsupportedTemplateError(
+                getattr(template, "name", type(template).__name__),
+                f"template class {why}; lf-template-ext reproduces only LF's own "
+                "Template, Llama2Template, ReasoningTemplate and Glm47ReasoningTemplate",
+                "template class",
+            )
     return kind
 
 
@@ -398,7 +612,7 @@ def template_spec(prepared: Prepared) -> TemplateSpec:
     """Snapshot ``prepared.template`` into a :class:`TemplateSpec`."""
     t = prepared.template
     caps = capabilities()
-    kind = template_kind(t)
+    kind = template_kind(t, strict=False)  # an unknown subclass: its base's rules, proven by the gate
     try:
         tools_fmt = _formatter(t.format_tools)
         spec = TemplateSpec(
@@ -424,6 +638,7 @@ def template_spec(prepared: Prepared) -> TemplateSpec:
             empty_thought=t.add_thought() if kind_is_reasoning(kind) else "",
             function_gets_words=kind_passes_call_words(kind),
             tool_prompt=tool_prompt_pieces(tools_fmt.tool_format) if tools_fmt.kind == "tool" else (),
+            tools_lstrip_without_system=caps.tools_lstrip_without_system and kind != "llama2",
             lf_version=prepared.lf_version,
         )
     except UnsupportedTemplateError as e:
@@ -543,6 +758,9 @@ class Snapshot:
     spec: TemplateSpec
     facts: TokenizerFacts
     stop_ids: tuple[int, ...]
+    #: Why the compiled template must be proven before it is written (``verifier.gate``): an untested
+    #: LF version, a template class the compiler does not know. Empty: nothing to prove.
+    needs_proof: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -552,12 +770,25 @@ class Snapshot:
         return [self.prepared.tokenizer.convert_ids_to_tokens(i) for i in self.stop_ids]
 
 
+def proof_reasons(prepared: Prepared) -> tuple[str, ...]:
+    """THE version policy per template: what makes a compiled template need proof (empty: none)."""
+    reasons = []
+    if not is_tested(prepared.lf_version):
+        snapshot_note = " snapshot: its template code is not the tested one" if prepared.lf_version in DEV_FINGERPRINTS else ""
+        reasons.append(f"LF {prepared.lf_version} (untested{snapshot_note})")
+    why = unknown_class(prepared.template)
+    if why is not None:
+        reasons.append(f"template class {why} (not known to the compiler)")
+    return tuple(reasons)
+
+
 def snapshot_of(prepared: Prepared) -> Snapshot:
     return Snapshot(
         prepared=prepared,
         spec=template_spec(prepared),
         facts=tokenizer_facts(prepared.tokenizer),
         stop_ids=tuple(stop_token_ids(prepared)),
+        needs_proof=proof_reasons(prepared),
     )
 
 

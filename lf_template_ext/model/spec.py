@@ -103,6 +103,9 @@ class TemplateSpec:
     # The tools prompt of ``tools.tool_format`` as LF's installed version words it, split into
     # ("text", literal) and ("field", name) pieces (``PROMPT.format(**fields)``).
     tool_prompt: tuple[tuple[str, str], ...] = ()
+    # LF's dev line (0.9.6.dev0): ``Template._encode`` strips the tool text's leading newlines when
+    # there is no system message (``Llama2Template`` does not).
+    tools_lstrip_without_system: bool = False
     lf_version: str = ""
 
     @property

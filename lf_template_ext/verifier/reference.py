@@ -35,7 +35,7 @@ class TrainingReference:
     def __init__(self, prepared: Any) -> None:
         self.prepared = prepared
         template = prepared.template
-        self.kind = lf_compat.template_kind(template)
+        self.kind = lf_compat.template_kind(template, strict=False)  # LF encodes; any class
         self.thought_words: tuple[str, str] = tuple(template.thought_words)  # type: ignore[assignment]
         tcw = getattr(template, "tool_call_words", None)
         # Llama2Template's FunctionFormatter gets no words: the turn is the call JSON

@@ -110,7 +110,6 @@ def plan_repair(
     ``sampling`` (``model.generation.Sampling``): the values written into ``generation_config.json`` and a
     Modelfile; by default none, and the report compares LF chat's defaults with what engines will use."""
     from ..compiler import compile_spec
-    from ..lf import compat as lf_compat
     from ..workflows.engines import parse_names
 
     if mode not in MODES:
@@ -129,7 +128,9 @@ def plan_repair(
         tokenizer = load_tokenizer(model_dir, trust_remote_code=trust_remote_code)
     if template == NATIVE:
         return _plan_native(info, tokenizer, options, engines, cutoff_len, base_model, serve_max_len, trust_remote_code)
-    snap = lf_compat.snapshot(template, tokenizer, options, trained_with=model_dir)
+    from ..verifier import gate
+
+    snap = gate.snapshot(template, tokenizer, options, trained_with=model_dir)  # proven when it must be
     notes: list[str] = []
     if mode == "fix":  # the current template is replaced unread (it may be unreadable: not UTF-8)
         jinja: Optional[str] = compile_spec(snap.spec, snap.facts)

@@ -135,6 +135,9 @@ def install() -> None:
 
 
 def _version_ok() -> bool:
+    """Active for every LF ``lf.compat.check_version`` accepts, untested versions included: there the
+    gate (``verifier.gate``) decides per template at export time; inactive only without LF or below the
+    oldest tested release (docs/lf-versions.md)."""
     from ...errors import UnsupportedLFVersionError
     from .. import compat as lf_compat
 
