@@ -29,7 +29,7 @@ def test_pth_is_installed_at_site_packages_root():
     pth = Path(sysconfig.get_paths()["purelib"]) / "lf_template_ext.pth"
     assert pth.is_file(), "the wheel must install lf_template_ext.pth next to the packages"
     line = pth.read_text().strip()
-    assert line.startswith("import os;") and "LF_TEMPLATE_EXT" in line and "\n" not in line
+    assert line.startswith("import os, sys;") and "LF_TEMPLATE_EXT" in line and "\n" not in line
 
 
 @pytest.mark.parametrize("value, on", [(None, False), ("0", False), ("false", False), ("1", True), ("TRUE", True), ("y", True)])
