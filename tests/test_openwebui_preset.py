@@ -96,3 +96,13 @@ def test_stop_strings_survive_open_webuis_unicode_escape():
 def test_greedy_is_temperature_zero():
     params = openwebui.sampling_params({"do_sample": False, "temperature": 0.95, "max_new_tokens": 64})
     assert params == {"temperature": 0, "max_tokens": 64}
+
+
+def test_yaml_key_template_ext_engines_writes_the_preset(model_dir):
+    """``template_ext_engines: [openwebui]``: the hook's checkpoint/output_dir repair (the export hook parses the
+    key the same way) writes the preset through the journal."""
+    from lf_template_ext.lf.plugin.export import repair_checkpoint
+
+    assert repair_checkpoint(str(model_dir), {"template": "qwen"}, {"template_ext_engines": ["vllm", "openwebui"]})
+    assert_import_shape(json.loads((model_dir / PRESET).read_text()))
+    assert list((model_dir / ".lf-template-backups").iterdir())
