@@ -263,8 +263,9 @@ def test_kill_minus_9_of_the_cli(llama_dir, tmp_path):
 
     def files(d: Path) -> dict[str, str]:
         out = {r: h for r, h in snapshot(d).items() if not r.startswith(".lf-template-backups")}
-        if (d / "SERVING.md").exists():  # holds the dir's absolute path: compare it path-free
+        if (d / "SERVING.md").exists():  # holds the dir's absolute path and name (Open WebUI's served name): path-free
             text = (d / "SERVING.md").read_text().replace(str(d), "<DIR>")
+            text = text.replace(f"--served-model-name {d.name}", "<NAME>").replace(f"`{d.name}`", "<NAME>")
             out["SERVING.md"] = hashlib.sha256(text.encode()).hexdigest()
         return out
 

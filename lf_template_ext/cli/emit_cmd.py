@@ -10,7 +10,7 @@ from typing import Any, Optional
 from ..workflows.engines import ENGINES
 from .common import add_generation_option, add_serve_options, add_template_options, resolve_template, sampling_from_args
 
-HELP = "write one engine's file: vLLM --chat-template, Ollama Modelfile, LMDeploy JSON, GGUF metadata"
+HELP = "write one engine's file: vLLM --chat-template, Ollama Modelfile, LMDeploy JSON, GGUF metadata, Open WebUI preset"
 DESCRIPTION = """\
 Write the file one engine needs to render the training format, without touching anything else:
 
@@ -25,6 +25,9 @@ Write the file one engine needs to render the training format, without touching 
                                                                            default: MODEL_DIR/lmdeploy_chat_template.json
   gguf      the GGUF metadata a repaired GGUF gets (JSON: tokenizer.chat_template, eos, add_bos_token);
             apply it with `lf-template repair model.gguf`                  default: stdout
+  openwebui an Open WebUI model preset to import (Workspace > Models > Import): on top of the served model
+            (the dir's name; a LoRA adapter: `lf`), empty system prompt (the template adds training's default),
+            the template's stop strings, built-in tools off, the sampling written   default: MODEL_DIR/open-webui-model.json
 
 Files in MODEL_DIR (or, with --output, in any model dir) are written through the journal, with a backup
 (undo with `lf-template restore`); the model's own files (tokenizer_config.json, config.json, weights) are
@@ -154,6 +157,8 @@ def _serve_hint(engine: str, model_dir: str, path: str) -> str:
         )
     if engine == "lmdeploy":
         return f"serve: lmdeploy serve api_server {model_dir} --chat-template {path}"
+    if engine == "openwebui":
+        return f"import: Open WebUI > Workspace > Models > Import {path} (SERVING.md: what to leave empty)"
     return ""
 
 

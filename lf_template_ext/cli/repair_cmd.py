@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_engines,
         default=None,
         metavar="LIST",
-        help="engine files to write besides the template: comma list of vllm,ollama,lmdeploy,gguf (default: vllm)",
+        help="engine files to write besides the template: comma list of vllm,ollama,lmdeploy,gguf,openwebui (default: vllm)",
     )
     parser.add_argument(
         "--mode",

@@ -258,6 +258,25 @@ def _emit_gguf(ctx: EmitContext) -> str:
     ) + "\n"
 
 
+def served_name(ctx: EmitContext) -> str:
+    """The model name an OpenAI-compatible server answers to, as SERVING.md serves it: the dir's name
+    (``--served-model-name``), or the LoRA adapter's name on a server with the base model."""
+    from .serving import LORA_NAME
+
+    return LORA_NAME if ctx.is_adapter else ctx.model_name
+
+
+def _emit_openwebui(ctx: EmitContext) -> str:
+    """Open WebUI's model preset (``workflows.openwebui``): empty system prompt, stop strings, sampling."""
+    from .openwebui import preset_json
+
+    written = ctx.sampling.written if ctx.sampling is not None else {}
+    return preset_json(
+        served_name=served_name(ctx), template=ctx.snapshot.spec.name, stop_tokens=list(ctx.snapshot.stop_tokens()),
+        sampling=written,
+    )  # fmt: skip
+
+
 # -- check --engine NAME (the artifact rendered by the engine's own code) -----------------------------------
 
 
@@ -334,6 +353,7 @@ ENGINES: dict[str, Engine] = {
         expressible=_lmdeploy_expressible,
     ),  # fmt: skip
     "gguf": Engine("gguf", "-", _emit_gguf, written_by_repair=False),
+    "openwebui": Engine("openwebui", "open-webui-model.json", _emit_openwebui),
 }
 #: The engines ``check --engine`` renders through their own code from the file we emit.
 ARTIFACT_ENGINES: tuple[str, ...] = tuple(name for name, e in ENGINES.items() if e.side is not None)

@@ -219,6 +219,9 @@ def _plan_native(
                 "the model's own Jinja template (serve it with an engine that renders Jinja: vLLM, SGLang, "
                 "LMDeploy's --chat-template hf, llama.cpp --jinja)"
             )
+        elif name == "openwebui":
+            notes.append("openwebui: no preset written for template: native (not supported yet); in Open WebUI leave the "
+                         "system prompts empty and set the stop strings by hand")
     check = check_native_dir(info.path, options, trust_remote_code=trust_remote_code)
     if info.is_adapter and not base_model:
         base_model = adapter_base_model(info.path)
@@ -423,7 +426,7 @@ def _serving(
     adapter: Optional[dict[str, Any]] = None,
 ) -> str:  # fmt: skip
     from .adapters import findings_of
-    from .engines import lmdeploy_name_warning
+    from .engines import lmdeploy_name_warning, served_name
     from .serving import ServingFacts, serving_md, sglang_name_warning
 
     snap = ctx.snapshot
@@ -447,6 +450,8 @@ def _serving(
         enable_thinking=snap.spec.enable_thinking,
         provenance=dict(ctx.provenance or {}),
         sampling_rows=_sampling_rows(ctx),
+        has_openwebui_preset="openwebui" in present,
+        served_name=served_name(ctx),
     )
     if info.is_adapter and not ctx.base_model:
         serving.warnings.append("base model unknown: replace <base model dir> in the commands below")

@@ -67,6 +67,10 @@ class ServingFacts:
     enable_thinking: Optional[bool] = True
     #: ``{key: "value (source)"}``: where the template and each option came from
     provenance: dict[str, str] = field(default_factory=dict)
+    #: the dir has our Open WebUI preset (``open-webui-model.json``)
+    has_openwebui_preset: bool = False
+    #: the model name the OpenAI-compatible server answers to (Open WebUI's base model id)
+    served_name: Optional[str] = None
 
 
 # Engine flags for LoRA adapters, from each engine's documentation (checked for this file, not from memory):
@@ -127,6 +131,7 @@ def serving_md(f: ServingFacts) -> str:
     lines += _context_lines(f)
     lines += _sampling_lines(f)
     lines += _vllm(f, raw_d) + _sglang(f, raw_d) + _lmdeploy(f, raw_d) + _ollama(f, raw_d) + _llama_cpp(f, raw_d)
+    lines += _openwebui(f, raw_d)
     return "\n".join(lines)
 
 
@@ -562,3 +567,42 @@ def sglang_name_warning(model_path: str) -> Optional[str]:
         f"SGLang picks its built-in '{name}' conversation template for {model_path!r} (by its path or model_type) "
         "instead of the HF template: always pass --chat-template with the file below"
     )
+
+
+def _openwebui(f: ServingFacts, raw_d: str) -> list[str]:
+    """Open WebUI in front of an OpenAI-compatible server: what it adds, the preset, what to leave empty.
+    Every claim is read in Open WebUI 0.12.4's source and measured by tests/test_openwebui.py."""
+    name = f.served_name or os.path.basename(raw_d.rstrip(os.sep))
+    preset = os.path.join(raw_d, "open-webui-model.json")
+    lines = [
+        "## Open WebUI",
+        "",
+        "Open WebUI (0.12.4) forwards a chat to the OpenAI-compatible server above after adding to it:",
+        "",
+        "- a system message: the chat's or the user's system prompt (Chat Controls, Settings > General > System Prompt;",
+        "  the web UI sends it as the first message) and the model preset's System Prompt, joined into one. The template",
+        "  renders it *instead of* training's default system prompt, so leave all three empty unless training used that",
+        "  system prompt.",
+        "- RAG context: attached files and knowledge (web search too, with legacy function calling) put Open WebUI's RAG",
+        "  template with the retrieved text before the user's message (into the system message with",
+        "  `RAG_SYSTEM_CONTEXT=true`): training never saw it.",
+        "- built-in tools: web UI chats get Open WebUI's built-in tools in `tools` (the template renders a tool prompt)",
+        "  unless the model's `builtin_tools` capability is off.",
+        "- sampling: the chat's and the user's Advanced Params win over the preset's; each is sent under its own name.",
+        "",
+    ]
+    if f.has_openwebui_preset:
+        lines += [
+            f"`{preset}` is a model preset in Open WebUI's import format (Workspace > Models > Import, or",
+            '`POST /api/v1/models/import` with `{"models": <the file>}`): a model on top of the served',
+            f"`{name}` with an empty system prompt, the template's stop strings, `builtin_tools` off and the",
+            "sampling of the table above (where written). Chat with that model and leave the settings above empty.",
+        ]
+    else:
+        lines += [
+            "`lf-template repair DIR --engines openwebui` writes a model preset to import (`open-webui-model.json`):",
+            "empty system prompt, the template's stop strings, `builtin_tools` off, the sampling written here.",
+        ]
+    if not f.is_adapter:
+        lines += [f"Serve with `--served-model-name {name}` (vLLM, SGLang) so the preset's base model is found."]
+    return lines + [""]
