@@ -213,9 +213,11 @@ def repair_checkpoint(directory: str, record: dict[str, Any], options: dict[str,
 def summary_lines(directory: str, plan: Any, txn: Any, *, checkpoints: str = "") -> list[str]:
     """The three lines the hook prints when ``train``/``export`` ends: what was written, the alignment, what next."""
     changed = ", ".join(c.relpath for c in txn.changes) or "nothing needed changing"
+    from ...verifier.report import exit_code
+
     s = plan.report.summary
-    aligned = s["differs"] == 0 and not s.get("unsupported")
-    off = [c.id for c in plan.report.cases if c.status in ("differs", "unsupported")]
+    aligned = exit_code(s) == 0  # the checks' one rule (what `lf-template check` would exit with)
+    off = [c.id for c in plan.report.cases if c.status == "differs"]
     shown = ", ".join(off[:3]) + (f" and {len(off) - 3} more" if len(off) > 3 else "")
     verdict = "engines render what training saw" if aligned else f"NOT aligned on {shown}: see alignment_report.json"
     return [
