@@ -56,7 +56,10 @@ _MARKER = re.compile(r"<\|[^<>\s|]{1,40}\|>|<｜[^<>]{1,40}｜>|<[A-Za-z_][^<>\s
 def fixture_tokenizer(folder: str, trust_remote_code: bool = False) -> Any:
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(FIXTURES / folder), trust_remote_code=trust_remote_code)
+    from lf_template_ext.modeldir.tokenizer_copy import freeze
+
+    # Shared by every test: frozen, so that prepare's copies share its backend (modeldir/tokenizer_copy.py)
+    return freeze(AutoTokenizer.from_pretrained(str(FIXTURES / folder), trust_remote_code=trust_remote_code))
 
 
 def template_markers(template: Any) -> list[str]:
@@ -100,7 +103,9 @@ def _marked_qwen25() -> Any:
         markers += [m for m in template_markers(template) if m not in markers]
     new = [m for m in markers if m not in tok.get_added_vocab()]
     tok.add_special_tokens({"additional_special_tokens": new}, replace_extra_special_tokens=False)
-    return tok
+    from lf_template_ext.modeldir.tokenizer_copy import freeze
+
+    return freeze(tok)
 
 
 def harness_tokenizer(name: str) -> tuple[Any, str]:

@@ -169,6 +169,7 @@ class Served:
 
 
 _SERVED: dict[tuple, Served] = {}
+_SERVED_MAX = 3  # most templates share one (the marked Qwen2.5 harness): saving and loading it costs ~3 s
 _TOKEN2ID: dict[str, tuple[int, dict[str, int]]] = {}
 
 
@@ -181,6 +182,8 @@ def _served(tokenizer: Any, label: str) -> Served:
     """
     key = (label, tuple(sorted(tokenizer.get_added_vocab().items())), tokenizer.bos_token)
     if key not in _SERVED:
+        while len(_SERVED) >= _SERVED_MAX:  # oldest first: groups of one harness tokenizer run together
+            shutil.rmtree(_SERVED.pop(next(iter(_SERVED))).path, ignore_errors=True)
         import transformers
 
         path = _workdir() / f"tok-{os.getpid()}-{len(os.listdir(_workdir()))}"
@@ -461,10 +464,7 @@ def _quirks(e: Emitted, chat: Any, thinking_off: bool) -> dict[str, tuple[bool, 
 
 
 def _group_rows(tasks: list[tuple[str, str]]) -> list[Row]:
-    try:
-        return [row(name, variant) for name, variant in tasks]
-    finally:
-        _release()
+    return [row(name, variant) for name, variant in tasks]
 
 
 def all_rows(workers: int = WORKERS, thinking_null: bool = False) -> tuple[list[Row], list[Row], list[Row]]:
@@ -487,13 +487,16 @@ def all_rows(workers: int = WORKERS, thinking_null: bool = False) -> tuple[list[
                 tasks.append((n, "enable_thinking=null"))
     ordered = sorted(groups.values(), key=len, reverse=True)
     _workdir()  # created (and removed at exit) by this process, shared with the workers
-    if workers > 1:
-        import multiprocessing
+    try:
+        if workers > 1:
+            import multiprocessing
 
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            results = pool.map(_group_rows, ordered, chunksize=1)
-    else:
-        results = [_group_rows(g) for g in ordered]
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                results = pool.map(_group_rows, ordered, chunksize=1)
+        else:
+            results = [_group_rows(g) for g in ordered]
+    finally:
+        _release()
     by_key = {(r.name, r.variant): r for rows in results for r in rows}
     default = [by_key[(n, "default")] for n in names]
     thinking_off = [by_key[(n, "enable_thinking=false")] for n in names if n in reasoning]

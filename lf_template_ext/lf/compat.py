@@ -48,6 +48,7 @@ from ..model.spec import (
 )
 from ..model.stops import ordered_ids
 from ..model.tool_formats import TOOL_FORMATS
+from ..modeldir.tokenizer_copy import copy_tokenizer  # noqa: F401 - re-exported: the copy prepare() makes
 from .versions import (  # noqa: F401 - the version policy, re-exported: callers ask lf.compat
     DEV_FINGERPRINTS,
     TESTED,
@@ -320,21 +321,6 @@ def _prepare(template: Any, tokenizer: Any, options: TemplateOptions) -> Prepare
         lf_version=check_version(),
         source_tokenizer=tokenizer,
     )
-
-
-def copy_tokenizer(tokenizer: Any) -> Any:
-    """A private deep copy of ``tokenizer`` that LF may mutate.
-
-    The construction-time vocab/merges lists of transformers' fast tokenizers are never
-    mutated afterwards; sharing them instead of copying halves the cost (about 0.5 s for a
-    150k vocabulary).
-    """
-    memo: dict[int, Any] = {}
-    for attr in ("_vocab", "_merges"):
-        value = tokenizer.__dict__.get(attr)
-        if value is not None:
-            memo[id(value)] = value
-    return copy.deepcopy(tokenizer, memo)
 
 
 def _run_lf_fix(tmod: Any, name: str, tpl_copy: Any, tok_copy: Any, options: TemplateOptions) -> Any:
