@@ -185,6 +185,13 @@ def run(args: argparse.Namespace) -> int:
     interrupted = interrupted_run(args.model_dir)
     if interrupted:  # the dir holds a mix of old and new files until the next repair/restore rolls it back
         print(f"warning: {interrupted}", file=sys.stderr)
+    from ..modeldir.record import v1_template
+
+    recorded_v1 = v1_template(args.model_dir)
+    if recorded_v1 is not None:  # trained on LF's v1 path: v1's renderer is the reference (cli.v1_cmd)
+        from .v1_cmd import run_check
+
+        return run_check(args, recorded_v1)
     engines = _engines(args.engine)
     if args.artifact is not None and engines[0] not in ARTIFACT_ENGINES:
         from ..errors import BadInputError

@@ -98,7 +98,21 @@ def given_template_flags(args: argparse.Namespace) -> dict[str, Any]:
 def resolve_template(args: argparse.Namespace, model_dir: Optional[str]) -> Resolved:
     """Flags > ``--config`` > what the dir records about training > LF's defaults
     (``model.options.resolve_with_provenance``); a flag contradicting training is a warning unless
-    ``--override-training``; no template anywhere is exit 2 naming the template LF would pick."""
+    ``--override-training``; no template anywhere is exit 2 naming the template LF would pick. A dir trained on
+    LF's v1 path names a v1 renderer, not an LF template: only ``check`` and ``repair`` handle it (``cli.v1_cmd``),
+    every other command refuses it (exit 3)."""
+    from ..modeldir.record import v1_template
+
+    recorded_v1 = v1_template(model_dir) if model_dir else None
+    if recorded_v1 is not None:
+        from ..errors import UnsupportedTemplateError
+
+        raise UnsupportedTemplateError(
+            recorded_v1,
+            f"{model_dir} was trained on LF's v1 path (USE_V1=1, lf_template_ext.json lf_path: v1): its template is v1's "
+            "own renderer, which this command does not cover; use `lf-template check` / `lf-template repair` on it",
+            feature="v1 path",
+        )
     resolved = resolve(cli=given_template_flags(args), config_path=getattr(args, "config", None), model_dir=model_dir)
     if not getattr(args, "override_training", False):
         for w in resolved.warnings:

@@ -91,8 +91,16 @@ def run(args: argparse.Namespace) -> int:
     from ..modeldir.files import inspect_dir
 
     inspect_dir(target)  # bad input found before LF loads
-    resolved = resolve_template(args, model_dir=target)
     from ..modeldir.lock import dir_lock, set_lock_wait
+    from ..modeldir.record import v1_template
+
+    recorded_v1 = v1_template(target)
+    if recorded_v1 is not None:  # trained on LF's v1 path: v1's renderer is the reference (cli.v1_cmd)
+        from .v1_cmd import run_repair
+
+        set_lock_wait(not getattr(args, "no_wait", False))
+        return run_repair(args, recorded_v1)
+    resolved = resolve_template(args, model_dir=target)
     from ..modeldir.write_errors import check_writable
 
     set_lock_wait(not getattr(args, "no_wait", False))

@@ -46,6 +46,33 @@ def make_record(template: Optional[str], options: TemplateOptions, lf_version: s
     }
 
 
+#: ``lf_path`` of a record written on LF's v1 path (``USE_V1=1``): its ``template`` names a v1 renderer
+#: (``lf.v1``), not an LF template, and check/repair take the v1 path (``workflows.v1``)
+V1_PATH = "v1"
+
+
+def make_v1_record(template: Optional[str], lf_version: str, cutoff_len: Optional[int], model: Optional[str]) -> dict[str, Any]:
+    """The record of a run on LF's v1 path: the renderer, the path marker, the base model."""
+    return {
+        "lf_version": lf_version,
+        "lf_path": V1_PATH,
+        "package_version": __version__,
+        "template": template,
+        "options": {},
+        "cutoff_len": cutoff_len,
+        "model_name_or_path": model,
+    }
+
+
+def v1_template(model_dir: str) -> Optional[str]:
+    """The v1 renderer a dir records (``""`` when the record has none), or ``None`` when it was not trained on
+    the v1 path."""
+    record = read_record(model_dir) if os.path.isdir(model_dir) else None
+    if not record or record.get("lf_path") != V1_PATH:
+        return None
+    return record.get("template") or ""
+
+
 def read_train_yaml(path: str) -> dict[str, Any]:
     """The template-related keys of an LF training/export YAML."""
     import yaml

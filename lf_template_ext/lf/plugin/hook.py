@@ -23,6 +23,8 @@ Patches (each idempotent, each a thin wrapper around LF's own function):
 * ``llamafactory.train.tuner.export_model`` (and the WebUI's bound copy): after LF's export,
   repairs ``export_dir`` (``lf_template_ext.workflows.repair``) and pushes the rewritten files when
   ``export_hub_model_id`` is set;
+* LF's v1 path (``USE_V1=1``: ``llamafactory.v1.launcher``, ``...core.base_trainer``, ``...model_plugins.peft``):
+  a start-up line saying what is covered, the record at ``sft``, the repair at ``merge`` (``v1_hooks``);
 * ``llamafactory.train.tuner.run_exp``: adds a callback that writes the train-time record
   ``lf_template_ext.json`` into ``output_dir`` and fixes every saved checkpoint; once LF has saved
   the final model, fixes ``output_dir`` the same way and prints a three-line summary.
@@ -339,6 +341,17 @@ def _patch_webui_export(module: Any) -> None:
     module.export_model = _wrap_export(module.export_model)
 
 
+def _patch_v1(name: str) -> Callable[[Any], None]:
+    """LF's v1 path (``USE_V1=1``): ``lf.plugin.v1_hooks``."""
+
+    def patch(module: Any) -> None:
+        from . import v1_hooks
+
+        getattr(v1_hooks, name)(module)
+
+    return patch
+
+
 _PATCHES: dict[str, Callable[[Any], None]] = {
     "llamafactory.hparams.parser": _patch_parser,
     "llamafactory.data": _patch_data,
@@ -347,4 +360,7 @@ _PATCHES: dict[str, Callable[[Any], None]] = {
     "llamafactory.data.processor.pairwise": _patch_processors,
     "llamafactory.train.tuner": _patch_tuner,
     "llamafactory.webui.components.export": _patch_webui_export,
+    "llamafactory.v1.launcher": _patch_v1("patch_launcher"),
+    "llamafactory.v1.core.base_trainer": _patch_v1("patch_base_trainer"),
+    "llamafactory.v1.plugins.model_plugins.peft": _patch_v1("patch_peft"),
 }
