@@ -5,8 +5,9 @@ holding a tiny Qwen2.5 and a LoRA adapter under LLaMA Board's saves/) and drives
 `chromedriver` with the W3C WebDriver protocol (a small urllib client below: no selenium in the test venv).
 The test types the model path, picks the adapter in the checkpoint dropdown, types the export dir, clicks
 Export, waits for "Model exported." and checks that the exported dir is repaired (record, template,
-`lf-template check` exit 0). It saves a screenshot of the finished Export tab to
-docs/images/llamaboard-export.png (LF_TEMPLATE_EXT_BROWSER_SCREENSHOT=FILE writes it elsewhere).
+`lf-template check` exit 0) and byte-identical to `llamafactory-cli export` with the same arguments (SERVING.md
+up to its own path). It saves a screenshot of the finished Export tab to docs/images/llamaboard-export.png
+(LF_TEMPLATE_EXT_BROWSER_SCREENSHOT=FILE writes it elsewhere).
 
     apt-get install chromium chromium-driver
     LF_TEMPLATE_EXT_BROWSER=1 python -m pytest tests/test_llamaboard_browser.py -p no:xdist -q
@@ -28,6 +29,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from tiny_models import write_yaml
 
 ENV = "LF_TEMPLATE_EXT_BROWSER"
 CHROMIUM = os.environ.get("LF_TEMPLATE_EXT_CHROMIUM", "/usr/bin/chromium")
@@ -233,3 +235,22 @@ def test_export_tab_in_a_real_browser_repairs_the_export(board, tmp_path):
     check = subprocess.run([sys.executable, "-m", "lf_template_ext.cli.main", "check", str(export_dir)],
                            capture_output=True, text=True, timeout=600)  # fmt: skip
     assert check.returncode == 0, check.stdout + check.stderr
+
+    # exactly what `llamafactory-cli export` writes for the arguments the Export tab built (save_model's dict)
+    cli_dir = tmp_path / "cli" / "exported"  # the same name: SERVING.md names the dir (--served-model-name)
+    adapter = root / "saves" / MODEL_NAME / "lora" / "adapter_tiny"
+    cfg = {
+        "model_name_or_path": str(base), "adapter_name_or_path": str(adapter), "finetuning_type": "lora",
+        "template": "qwen", "export_dir": str(cli_dir), "export_size": 5, "export_device": "cpu",
+        "export_legacy_format": False, "trust_remote_code": True,
+    }  # fmt: skip
+    cmd = [str(Path(sys.executable).parent / "llamafactory-cli"), "export", str(write_yaml(tmp_path / "cli.yaml", cfg))]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    files = sorted(p.name for p in export_dir.iterdir() if p.is_file())
+    assert files == sorted(p.name for p in cli_dir.iterdir() if p.is_file()), files
+    for name in files:
+        ours, cli = (export_dir / name).read_bytes(), (cli_dir / name).read_bytes()
+        if name == "SERVING.md":  # names its own dir
+            ours, cli = ours.replace(str(export_dir).encode(), b"DIR"), cli.replace(str(cli_dir).encode(), b"DIR")
+        assert ours == cli, f"{name}: the Export tab's export differs from `llamafactory-cli export`'s"
