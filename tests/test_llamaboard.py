@@ -59,8 +59,10 @@ def test_train_tab_and_export_tab_write_and_repair_like_the_cli(tmp_path, capsys
             **top, "train.dataset_dir": str(data_dir), "train.dataset": ["tiny"], "train.cutoff_len": 64,
             "train.batch_size": 2, "train.gradient_accumulation_steps": 1, "train.save_steps": 1,
             "train.logging_steps": 1, "train.compute_type": "fp32", "train.output_dir": "train_tiny",
-            # the Train tab's "Extra arguments" box: 2 steps, no 16 preprocessing workers for 8 rows
-            "train.extra_args": json.dumps({"optim": "adamw_torch", "max_steps": 2, "preprocessing_num_workers": 1}),
+            # the Train tab's "Extra arguments" box: 2 steps, no 16 preprocessing workers for 8 rows, and one of
+            # our keys (LLaMA Board writes it into training_args.yaml; the hook strips it before LF parses)
+            "train.extra_args": json.dumps({"optim": "adamw_torch", "max_steps": 2, "preprocessing_num_workers": 1,
+                                            "template_ext_serve_max_len": 4096}),
         },
         # two Export clicks in one web UI process: the first with an extension option in the tab's
         # "Extra arguments" box, the second without (it must not inherit the first's options)
@@ -96,6 +98,7 @@ def test_train_tab_and_export_tab_write_and_repair_like_the_cli(tmp_path, capsys
         assert jinja in (None, text)
         jinja = text
         assert read_json(d / "generation_config.json")["eos_token_id"] == [151645], d
+        assert "--max-model-len 4096" in (d / "SERVING.md").read_text(), d  # the Train tab's template_ext_ key
     code, report = _check(out, capsys)  # the checkpoints hold the same template (asserted above)
     assert code == 0, report
     # the summary reaches LLaMA Board's own log of the run (the Runner discards a successful run's stderr)
