@@ -83,6 +83,18 @@ def build_lora_adapter(base: Path, dest: Path, seed: int = 1) -> Path:
     return dest
 
 
+def write_sharegpt_dataset(data_dir: Path, name: str = "tiny", rows: int = 8) -> Path:
+    """An LF dataset dir: ``rows`` one-turn sharegpt conversations registered as ``name`` in dataset_info.json."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    samples = [
+        {"conversations": [{"from": "human", "value": f"Question {i}?"}, {"from": "gpt", "value": f"Answer {i}."}]}
+        for i in range(rows)
+    ]
+    (data_dir / f"{name}.json").write_text(json.dumps(samples))
+    (data_dir / "dataset_info.json").write_text(json.dumps({name: {"file_name": f"{name}.json", "formatting": "sharegpt"}}))
+    return data_dir
+
+
 def write_yaml(path: Path, data: dict) -> Path:
     import yaml
 

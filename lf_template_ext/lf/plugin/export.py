@@ -249,8 +249,26 @@ def finish_training(state: Any, options: dict[str, Any]) -> None:
         _log(f"next: `lf-template repair {directory}` (its lf_template_ext.json names template {rec.get('template')!r})")
         return
     if result is not None:
-        for line in summary_lines(directory, *result, checkpoints=note):
+        lines = summary_lines(directory, *result, checkpoints=note)
+        for line in lines:
             _log(line)
+        _to_llamaboard(lines)
+
+
+def _to_llamaboard(lines: list[str]) -> None:
+    """Under LLaMA Board (its Runner sets ``LLAMABOARD_ENABLED``) the summary also goes to LF's own logger:
+    the Runner discards a successful run's stderr, while LF's logger writes to the web UI's console and, through
+    the handler LF's ``LogCallback`` attaches, to the run's ``running_log.txt`` (the Train tab shows that file)."""
+    if os.environ.get("LLAMABOARD_ENABLED", "0").lower() not in ("true", "y", "1"):
+        return
+    try:
+        from llamafactory.extras import logging as lf_logging
+
+        logger = lf_logging.get_logger("llamafactory.lf_template_ext")
+        for line in lines:
+            logger.info(f"[lf-template-ext] {line}")
+    except Exception as e:  # noqa: BLE001 - the summary is on stderr already
+        _log(f"could not write the summary to LLaMA Board's log: {type(e).__name__}: {e}")
 
 
 def train_callback(state: Any, options: dict[str, Any]) -> Any:

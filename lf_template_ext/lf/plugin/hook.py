@@ -22,7 +22,8 @@ Patches (each idempotent, each a thin wrapper around LF's own function):
   and keeps ``get_ollama_modelfile`` from crashing on dict slots (chatglm3, yuan);
 * ``llamafactory.train.tuner.export_model`` (and the WebUI's bound copy): after LF's export,
   repairs ``export_dir`` (``lf_template_ext.workflows.repair``) and pushes the rewritten files when
-  ``export_hub_model_id`` is set;
+  ``export_hub_model_id`` is set; in the WebUI each Export click starts with no ``template_ext_*``
+  options but its own (the process outlives the click);
 * LF's v1 path (``USE_V1=1``: ``llamafactory.v1.launcher``, ``...core.base_trainer``, ``...model_plugins.peft``):
   a start-up line saying what is covered, the record at ``sft``, the repair at ``merge`` (``v1_hooks``);
 * ``llamafactory.train.tuner.run_exp``: adds a callback that writes the train-time record
@@ -335,10 +336,27 @@ def _patch_tuner(module: Any) -> None:
         webui_export.export_model = module.export_model
 
 
+def _wrap_webui_export(export: Callable) -> Callable:
+    """One Export click is one command: the web UI process lives on, so the ``template_ext_*`` options an
+    earlier click (or the Chat tab) put into :data:`OPTIONS` are cleared first; the click's own options
+    (the Export tab's "Extra arguments") are read again by ``read_args``, as ``llamafactory-cli export`` reads its YAML."""
+    if getattr(export, "_lf_template_ext_webui", False):
+        return export
+
+    def export_model(args=None):
+        OPTIONS.clear()
+        return export(args)
+
+    export_model._lf_template_ext = True  # type: ignore[attr-defined]
+    export_model._lf_template_ext_webui = True  # type: ignore[attr-defined]
+    export_model.__wrapped__ = export  # type: ignore[attr-defined]
+    return export_model
+
+
 def _patch_webui_export(module: Any) -> None:
     if not _version_ok():
         return
-    module.export_model = _wrap_export(module.export_model)
+    module.export_model = _wrap_webui_export(_wrap_export(module.export_model))
 
 
 def _patch_v1(name: str) -> Callable[[Any], None]:
