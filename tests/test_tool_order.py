@@ -33,7 +33,13 @@ from lf_template_ext.lf import compat as lf_compat
 from lf_template_ext.model.corpus import probe_corpus
 from lf_template_ext.model.options import TemplateOptions
 from lf_template_ext.model.tool_formats import TOOL_FORMATS
-from lf_template_ext.model.tool_order import canonical_tool, canonical_tools
+from lf_template_ext.model.tool_order import (
+    REORDERING_ENGINES,
+    canonical_tool,
+    canonical_tools,
+    order_statement,
+    template_tool_order,
+)
 from lf_template_ext.verifier.probe import reference_ids
 
 TOOL_PROBES = ("tools", "tools_no_system", "tools_parallel", "tools_with_text")
@@ -309,7 +315,22 @@ def test_client_order_is_lf_and_which_engines_reorder(tmp_path):
         if text != want:
             assert _json_equal_text(text, want), (engine, probe_id, i, part)  # key order only
             differs[engine].add((probe_id, i))
+    assert {e for e, d in differs.items() if d} == set(REORDERING_ENGINES)  # SERVING.md names exactly these
     every = {(pid, i) for pid in TOOL_PROBES for i in (0, 1)}
     assert differs["lmdeploy"] == every
     assert differs["ollama"] == every
     assert differs["vllm"] == {(pid, 1) for pid in TOOL_PROBES}
+
+
+def test_a_dir_tells_its_tool_order_and_serving_md_states_it():
+    """``check`` and ``repair`` read the order from the dir's template; SERVING.md states it for a template with tools."""
+    from lf_template_ext.workflows.serving import ServingFacts, serving_md
+
+    p = prepared()
+    assert template_tool_order(compiled(p, "client")) == "client"
+    assert template_tool_order(compiled(p, "canonical")) == "canonical"
+    facts = dict(model_dir="/m", template="qwen", is_reasoning=False, thought_words=("", ""), stop_ids=[1], stop_tokens=["x"])
+    for order in ("client", "canonical"):
+        text = serving_md(ServingFacts(tool_format="qwen", tool_order=order, **facts))
+        assert f"**Tool definitions' key order**: {order_statement(order)}." in text
+    assert "key order**" not in serving_md(ServingFacts(tool_format=None, **facts))

@@ -6,7 +6,7 @@ order), but the serving engines rebuild the tools before the chat template sees 
 * **Ollama** decodes ``tools`` into Go structs whose schema maps reach a template only as Go maps
   (``ToolPropertiesMap.ToMap()``), and Go ranges maps in sorted key order; our Ollama TEMPLATE writes
   struct fields in sorted order too (``compiler/go_json.py``). Every object comes out key-sorted.
-* **LMDeploy**'s server (0.18, with a ``--tool-call-parser``; without one it refuses tools) validates
+* **LMDeploy**'s server (0.18; HF-template path; ``dump_tools`` runs with or without a tool parser) validates
   ``tools`` into pydantic ``Tool``/``Function`` models and hands the template
   ``[t.function.model_dump() for t in tools]``: bare function objects in the model's field order
   ``description, name, parameters``, ``"description": null`` where the client gave none; the
@@ -91,3 +91,53 @@ def canonical_tools(tools: Any) -> Any:
     if not isinstance(tools, list):
         return tools
     return [canonical_tool(t) for t in tools]
+
+
+# -- what the engines do to the client's order (measured: tests/test_tool_order.py) -------------------------
+
+#: Engine -> the order it hands a chat template the tools in (vLLM 0.33, LMDeploy 0.18, Ollama v0.33).
+REORDERING_ENGINES: dict[str, str] = {
+    "vllm": "each tool as `type, function` and its function as `name, description, parameters` (pydantic "
+    "`model_dump`; the parameters schema as sent)",
+    "lmdeploy": "each function unwrapped as `description, name, parameters` (pydantic `model_dump` of its server's "
+    "`Function`; the parameters schema as sent)",
+    "ollama": "every object's keys sorted (Go maps; the TEMPLATE writes the tool structs' fields sorted too)",
+}
+
+ENGINE_LABELS = {"vllm": "vLLM", "lmdeploy": "LMDeploy's server (HF-template path)", "ollama": "Ollama"}
+
+#: The macro only a template compiled with ``tool_order="canonical"`` defines (how a dir's template is told apart).
+CANONICAL_MARKER = "macro lf_cjson("
+
+
+def template_tool_order(jinja: str) -> str:
+    """The tool order a compiled template writes (``canonical`` when it defines the canonical writer)."""
+    return CANONICAL if CANONICAL_MARKER in jinja else CLIENT
+
+
+def order_statement(tool_order: str) -> str:
+    """The one statement (SERVING.md, ``check``'s report) of which engines re-order tool definitions."""
+    if tool_order == CANONICAL:
+        return (
+            "training and this template write every tool definition in one canonical key order (keys sorted at "
+            "every level, a null description/parameters left out) whatever order the engine hands over, so tool "
+            "prompts are exact under vLLM, LMDeploy's server (HF-template path) and Ollama (tests/test_tool_order.py); "
+            "fields an engine drops (JSON-schema keys Ollama's structs do not model) are still lost"
+        )
+    engines = "; ".join(f"{ENGINE_LABELS[name]}: {what}" for name, what in REORDERING_ENGINES.items())
+    return (
+        "training wrote each tool definition in the dataset's key order, and the engines re-order it before the "
+        f"template sees it ({engines}). A tool prompt then differs from training in key order only: under Ollama "
+        "always, under LMDeploy unless the dataset writes functions description-first, under vLLM when the dataset's "
+        "order is not vLLM's (measured, tests/test_tool_order.py; SGLang and llama.cpp not measured). Training with "
+        "`template_ext_tokenize: whole` writes tools in the canonical order all three reproduce"
+    )
+
+
+def tool_order_report(tool_order: str) -> dict[str, Any]:
+    """The ``tool_order`` entry of ``alignment_report.json`` and ``check --json`` (a template with tools)."""
+    return {
+        "order": tool_order,
+        "reordering_engines": {} if tool_order == CANONICAL else dict(REORDERING_ENGINES),
+        "statement": order_statement(tool_order),
+    }
