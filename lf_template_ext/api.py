@@ -40,6 +40,7 @@ def compile_jinja(
     enable_thinking: Optional[bool] = True,
     preserve_thinking: bool = False,
     mask_history: bool = False,
+    tool_order: str = "client",
 ) -> str:
     """Compile an LF template into a Jinja chat template that renders LF's training ids.
 
@@ -47,13 +48,15 @@ def compile_jinja(
     ``tokenizer`` the (base) tokenizer training used. The options are LF's data arguments of
     the same names and must match the training run. Raises ``UnsupportedTemplateError`` when
     the template uses something Jinja + whole-string tokenization cannot reproduce.
+    ``tool_order="canonical"`` writes tool definitions in the one key order vLLM, LMDeploy and
+    Ollama all reproduce (``model/tool_order.py``); training must then render with this template.
     """
     from .compiler import compile_spec
     from .verifier import gate
 
     options = _options(default_system, tool_format, enable_thinking, preserve_thinking, mask_history)
     snap = gate.snapshot(template, tokenizer, options)
-    return compile_spec(snap.spec, snap.facts)
+    return compile_spec(snap.spec, snap.facts, tool_order=tool_order)
 
 
 def verify(

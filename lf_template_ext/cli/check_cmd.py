@@ -240,6 +240,8 @@ def _run_probe(args: argparse.Namespace, resolved: Any) -> int:
     data["options_provenance"] = resolved.described
     if result.thinking is not None:
         data["thinking"] = result.thinking
+    if result.tool_order is not None:
+        data["tool_order"] = result.tool_order
     code = result.exit_code(strict=args.strict)
     if args.report:
         write_text_atomic(args.report, dump(data) + "\n")
@@ -252,6 +254,8 @@ def _run_probe(args: argparse.Namespace, resolved: Any) -> int:
     print_report(result.report)
     _print_stop_ids(result.stop_ids, result.engine_stop_ids, result.missing_stop_ids)
     _print_thinking(result.thinking, resolved)
+    if result.tool_order is not None:
+        print(f"tool definitions' key order ({result.tool_order['order']}): {result.tool_order['statement']}")
     if code == 0:
         verdict(True, "engines render what training saw")
     else:

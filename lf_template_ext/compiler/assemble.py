@@ -24,6 +24,7 @@ from __future__ import annotations
 from .._version import __version__
 from ..errors import UnsupportedTemplateError
 from ..model.spec import TemplateSpec, Text, TokenizerFacts
+from ..model.tool_order import CANONICAL, CLIENT, check_tool_order
 from . import tools as tool_macros
 from .jinja_text import JinjaWriter, lit
 from .slots import formatter_expr
@@ -87,19 +88,25 @@ def _header(spec: TemplateSpec) -> str:
 _TOOLS_TEST = "tools is defined and tools"
 
 
-def compile_spec(spec: TemplateSpec, facts: TokenizerFacts) -> str:
-    """Compile a template spec to Jinja source. Pure: no I/O, no LF, no tokenizer calls."""
+def compile_spec(spec: TemplateSpec, facts: TokenizerFacts, *, tool_order: str = CLIENT) -> str:
+    """Compile a template spec to Jinja source. Pure: no I/O, no LF, no tokenizer calls.
+
+    ``tool_order`` (``model/tool_order.py``): ``client`` (default) writes tool JSON as LF does, in the
+    order it arrives (text-identical to LF's encoding of the dataset); ``canonical`` in the one key order
+    every engine reproduces, for training that renders with this template (``tokenize: whole``).
+    """
+    check_tool_order(tool_order)
     reasoning = spec.is_reasoning
     w = JinjaWriter()
     w.comment(_header(spec))
-    _write_macros(w, spec, reasoning)
+    _write_macros(w, spec, reasoning, tool_order)
     _write_state(w, spec, reasoning)
     if spec.tools.kind not in ("tool", "string"):
         raise UnsupportedTemplateError(spec.name, f"format_tools of kind {spec.tools.kind!r} is not supported", "tools")
 
     w.open("for message in loop_messages")
     _write_turn_checks(w, spec)
-    _write_prefix_and_system(w, spec, facts)
+    _write_prefix_and_system(w, spec, facts, tool_order)
     w.open('if message["role"] == "user"')
     if spec.is_llama2:
         user_content = '(lf.system_text if loop.first else "") ~ content'
@@ -118,12 +125,14 @@ def compile_spec(spec: TemplateSpec, facts: TokenizerFacts) -> str:
     return w.text()
 
 
-def _write_macros(w: JinjaWriter, spec: TemplateSpec, reasoning: bool) -> None:
+def _write_macros(w: JinjaWriter, spec: TemplateSpec, reasoning: bool, tool_order: str = CLIENT) -> None:
     """The macros the turns call: LF's tool prompt and tool-call formatters, ``remove_thought``."""
+    if tool_order == CANONICAL and spec.tools.kind in ("tool", "string"):
+        w.raw(tool_macros.CANONICAL_JSON_MACROS)
     if spec.tools.kind == "tool":
         if spec.tools.tool_format not in tool_macros.KNOWN_FORMATS:
             raise UnsupportedTemplateError(spec.name, f"unknown tool format {spec.tools.tool_format!r}", "tools")
-        w.raw(tool_macros.tools_macro(spec.tools.tool_format, spec.tool_prompt, spec.name))
+        w.raw(tool_macros.tools_macro(spec.tools.tool_format, spec.tool_prompt, spec.name, tool_order))
     if spec.function.kind == "function":
         if spec.function.tool_format not in tool_macros.KNOWN_FORMATS:
             raise UnsupportedTemplateError(spec.name, f"unknown tool format {spec.function.tool_format!r}", "tool calls")
@@ -199,7 +208,7 @@ def _write_turn_checks(w: JinjaWriter, spec: TemplateSpec) -> None:
     w.close("endif")
 
 
-def _write_prefix_and_system(w: JinjaWriter, spec: TemplateSpec, facts: TokenizerFacts) -> None:
+def _write_prefix_and_system(w: JinjaWriter, spec: TemplateSpec, facts: TokenizerFacts, tool_order: str = CLIENT) -> None:
     """LF's prefix and system slot (system + tool text), in front of the first turn only.
 
     Llama2-style templates keep the system text in ``lf.system_text`` for the first user message.
@@ -212,7 +221,14 @@ def _write_prefix_and_system(w: JinjaWriter, spec: TemplateSpec, facts: Tokenize
     else:  # a StringFormatter as format_tools gets the raw tools JSON; LF takes element [0]
         w.stmt(
             "set tool_text = "
-            + formatter_expr(spec.tools, facts, spec.name, "tools", content="tools|tojson", first_slot_only=True)
+            + formatter_expr(
+                spec.tools,
+                facts,
+                spec.name,
+                "tools",
+                content="lf_ctools(tools)" if tool_order == CANONICAL else "tools|tojson",
+                first_slot_only=True,
+            )
         )
     if spec.tools_lstrip_without_system:  # LF's dev line: no blank line where no system text precedes
         w.open("if not lf.system")

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 
 from ..errors import UnsupportedTemplateError
 from ..model.tool_formats import TOOL_FORMATS as LF_TOOL_FORMATS
+from ..model.tool_order import CANONICAL, CLIENT, NULL_DROPPED, check_tool_order
 from .jinja_text import concat, lit
 
 PromptPieces = Sequence[tuple[str, str]]  # ("text", literal) | ("field", name)
@@ -75,6 +76,66 @@ _VALUE_TEXT = "(value if value is string else value|tojson)"
 _UNWRAP_EMPTY = 't = tool.get("function", "") if tool.get("type") == "function" else tool'
 _UNWRAP_SELF = 't = tool.get("function", tool) if tool.get("type") == "function" else tool'
 _WRAP = 't = tool if tool.get("type") == "function" else {"type": "function", "function": tool}'
+
+
+# -- canonical tool JSON (tool_order="canonical", model/tool_order.py) ------------------------------
+
+#: ``lf_cjson(v, ind, d, kind)`` writes ``json.dumps(v, ensure_ascii=False)`` (``ind`` 0) or
+#: ``json.dumps(v, indent=ind, ensure_ascii=False)`` at nesting depth ``d``, every object's keys sorted
+#: (``dictsort(case_sensitive=true)``: Python's code-point order), recursively. ``kind`` says what ``v``
+#: is: ``"tool"`` a wrapped tool (its ``function`` is a ``"fn"``), ``"fn"`` a function (a null
+#: description/parameters is left out), ``"tools"``/``"fns"`` lists of those, ``""`` plain JSON. This is
+#: ``model.tool_order.canonical_tool`` written in Jinja; ``tests/test_tool_order.py`` checks one against
+#: the other through LF's own formatters.
+CANONICAL_JSON_MACROS = _CJSON = (
+    """{%- macro lf_cjoin(parts, open, close, ind, d) -%}
+    {%- if not parts -%}
+        {{- open ~ close -}}
+    {%- elif ind -%}
+        {%- set pad = "\\n" ~ " " * (ind * (d + 1)) -%}
+        {{- open ~ pad ~ parts|join("," ~ pad) ~ "\\n" ~ " " * (ind * d) ~ close -}}
+    {%- else -%}
+        {{- open ~ parts|join(", ") ~ close -}}
+    {%- endif -%}
+{%- endmacro -%}
+{%- macro lf_cjson(v, ind, d, kind) -%}
+    {%- if v is mapping -%}
+        {%- set ns = namespace(parts=[]) -%}
+        {%- for k, x in v|dictsort(case_sensitive=true) -%}
+            {%- if not (kind == "fn" and x is none and k in @dropped@) -%}
+                {%- set ns.parts = ns.parts + [k|tojson ~ ": " ~ lf_cjson(x, ind, d + 1, "fn" if (kind == "tool" and k == "function") else "")] -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {{- lf_cjoin(ns.parts, "{", "}", ind, d) -}}
+    {%- elif v is string or v is number or v is none -%}
+        {{- v|tojson -}}
+    {%- elif v is iterable -%}
+        {%- set ns = namespace(parts=[]) -%}
+        {%- for x in v -%}
+            {%- set ns.parts = ns.parts + [lf_cjson(x, ind, d + 1, "tool" if kind == "tools" else ("fn" if kind == "fns" else ""))] -%}
+        {%- endfor -%}
+        {{- lf_cjoin(ns.parts, "[", "]", ind, d) -}}
+    {%- else -%}
+        {{- v|tojson -}}
+    {%- endif -%}
+{%- endmacro -%}
+{%- macro lf_ctools(tools) -%}
+    {%- set ns = namespace(items=[]) -%}
+    {%- for tool in tools -%}
+        {%- set t = tool if tool.get("type") == "function" else {"type": "function", "function": tool} -%}
+        {%- set ns.items = ns.items + [t] -%}
+    {%- endfor -%}
+    {{- lf_cjson(ns.items, 0, 0, "tools") -}}
+{%- endmacro -%}"""
+).replace("@dropped@", "[" + ", ".join(f'"{k}"' for k in NULL_DROPPED) + "]")
+
+
+def _json_expr(value: str, kind: str, order: str, indent: int = 0) -> str:
+    """``value|tojson`` (``tool_order`` client: LF's ``json.dumps`` of what the engine passed) or the canonical
+    writer (``kind``: what ``value`` is, see :data:`CANONICAL_JSON_MACROS`)."""
+    if order == CANONICAL:
+        return f'lf_cjson({value}, {indent}, 0, "{kind}")'
+    return f"{value}|tojson(indent={indent})" if indent else f"{value}|tojson"
 
 
 def _object_message(fmt: str, template: str) -> str:
@@ -156,8 +217,8 @@ def _name_arguments_json(name_key: str = "name", args_key: str = "arguments") ->
 # -- formats ---------------------------------------------------------------------------------
 
 
-def _default_tools(prompt: PromptPieces) -> str:
-    return _fill(
+def _default_tools(prompt: PromptPieces, order: str) -> str:
+    source = _fill(
         """{%- macro lf_tools(tools) -%}
     {%- set ns = namespace(text="", names=[]) -%}
     {%- for tool in tools -%}
@@ -177,21 +238,38 @@ def _default_tools(prompt: PromptPieces) -> str:
         unwrap=_UNWRAP_EMPTY,
         prompt=prompt_expr(prompt, tool_text="ns.text", tool_names='ns.names|join(", ")'),
     )
+    return _canonical_iteration(source) if order == CANONICAL else source
+
+
+#: A description an engine's pydantic model set to null reads as LF's missing one ("").
+_DESCRIPTION = 't.get("description", "")'
+_DESCRIPTION_NOT_NULL = '(t.get("description") if t.get("description") is not none else "")'
+
+
+def _canonical_iteration(source: str) -> str:
+    """Formats that walk a schema's properties (``default``, ``gemma4``): in sorted key order, null
+    description as missing (``model.tool_order``)."""
+    out = source.replace('["properties"].items()', '["properties"]|dictsort(case_sensitive=true)')
+    out = out.replace("properties.items()", "properties|dictsort(case_sensitive=true)")
+    out = out.replace(_DESCRIPTION, _DESCRIPTION_NOT_NULL)
+    if out == source:
+        raise AssertionError("no properties iteration found to put in canonical order")
+    return out
 
 
 def _default_calls() -> str:
     return _calls_joined(concat([lit("Action: "), 'fn["name"]', lit("\nAction Input: "), _ARGS_JSON]))
 
 
-def _qwen_like_tools(prompt: PromptPieces, suffix: str = "") -> str:
-    return _tools_json_lines(_WRAP, prompt, '"\\n" ~ t|tojson', suffix)
+def _qwen_like_tools(prompt: PromptPieces, order: str, suffix: str = "") -> str:
+    return _tools_json_lines(_WRAP, prompt, '"\\n" ~ ' + _json_expr("t", "tool", order), suffix)
 
 
 def _qwen_calls() -> str:
     return _calls_joined(concat([lit("<tool_call>\n"), _name_arguments_json(), lit("\n</tool_call>")]))
 
 
-def _mistral_tools() -> str:
+def _mistral_tools(order: str) -> str:
     return _fill(
         """{%- macro lf_tools(tools) -%}
     {%- set ns = namespace(items=[]) -%}
@@ -199,9 +277,10 @@ def _mistral_tools() -> str:
         {%- set @wrap@ -%}
         {%- set ns.items = ns.items + [t] -%}
     {%- endfor -%}
-    {{- "[AVAILABLE_TOOLS] " ~ ns.items|tojson ~ "[/AVAILABLE_TOOLS]" -}}
+    {{- "[AVAILABLE_TOOLS] " ~ @items@ ~ "[/AVAILABLE_TOOLS]" -}}
 {%- endmacro -%}""",
         wrap=_WRAP,
+        items=_json_expr("ns.items", "tools", order),
     )
 
 
@@ -220,17 +299,18 @@ def _mistral_calls() -> str:
     )
 
 
-def _llama3_tools(prompt: PromptPieces) -> str:
+def _llama3_tools(prompt: PromptPieces, order: str) -> str:
     return _fill(
         """{%- macro lf_tools(tools) -%}
     {%- set ns = namespace(text="") -%}
     {%- for tool in tools -%}
         {%- set @wrap@ -%}
-        {%- set ns.text = ns.text ~ t|tojson(indent=4) ~ "\\n\\n" -%}
+        {%- set ns.text = ns.text ~ @json@ ~ "\\n\\n" -%}
     {%- endfor -%}
     {{- @prompt@ -}}
 {%- endmacro -%}""",
         wrap=_WRAP,
+        json=_json_expr("t", "tool", order, indent=4),
         prompt=prompt_expr(prompt, tool_text="ns.text", date='strftime_now("%d %b %Y")'),
     )
 
@@ -250,13 +330,13 @@ def _llama3_calls() -> str:
     )
 
 
-def _glm4_tools(prompt: PromptPieces) -> str:
+def _glm4_tools(prompt: PromptPieces, order: str) -> str:
     line = concat(
         [
             lit("\n\n## "),
             't["name"]',
             lit("\n\n"),
-            "t|tojson(indent=4)",
+            _json_expr("t", "fn", order, indent=4),
             lit("\n在调用上述函数时，请使用 Json 格式表示调用的参数。"),
         ]
     )
@@ -297,12 +377,14 @@ def _qwen3_5_calls(template: str) -> str:
     )
 
 
-def _seed_tools(prompt: PromptPieces) -> str:
+def _seed_tools(prompt: PromptPieces, order: str) -> str:
+    # LF dumps the raw list; canonical order wraps each tool as Ollama does (model/tool_order.py)
+    tools_json = "lf_ctools(tools)" if order == CANONICAL else "tools|tojson"
     return _fill(
         """{%- macro lf_tools(tools) -%}
     {{- @prompt@ -}}
 {%- endmacro -%}""",
-        prompt=prompt_expr(prompt, tool_text='"\\n" ~ tools|tojson'),
+        prompt=prompt_expr(prompt, tool_text='"\\n" ~ ' + tools_json),
     )
 
 
@@ -339,7 +421,7 @@ def _minimax2_calls(template: str) -> str:
     )
 
 
-def _lfm2_tools(prompt: PromptPieces) -> str:
+def _lfm2_tools(prompt: PromptPieces, order: str) -> str:
     return _fill(
         """{%- macro lf_tools(tools) -%}
     {%- set ns = namespace(items=[]) -%}
@@ -350,7 +432,7 @@ def _lfm2_tools(prompt: PromptPieces) -> str:
     {{- @prompt@ -}}
 {%- endmacro -%}""",
         unwrap=_UNWRAP_SELF,
-        prompt=prompt_expr(prompt, tool_text="ns.items|tojson"),
+        prompt=prompt_expr(prompt, tool_text=_json_expr("ns.items", "fns", order)),
     )
 
 
@@ -374,8 +456,12 @@ def _lfm2_calls(template: str) -> str:
     )
 
 
-def _gemma4_tools() -> str:
-    return """{%- macro lf_gemma4_params(properties) -%}
+def _gemma4_tools(order: str) -> str:
+    source = _GEMMA4_TOOLS
+    return _canonical_iteration(source) if order == CANONICAL else source
+
+
+_GEMMA4_TOOLS = """{%- macro lf_gemma4_params(properties) -%}
     {%- set ns = namespace(parts=[]) -%}
     {%- for name, schema in properties.items() -%}
         {%- set item = namespace(parts=[]) -%}
@@ -477,32 +563,38 @@ def _gemma4_calls() -> str:
 {%- endmacro -%}"""
 
 
-def tools_macro(tool_format: str, prompt: PromptPieces, template: str) -> str:
-    """Jinja source defining ``lf_tools(tools)`` for ``tool_format``."""
+def tools_macro(tool_format: str, prompt: PromptPieces, template: str, tool_order: str = CLIENT) -> str:
+    """Jinja source defining ``lf_tools(tools)`` for ``tool_format``.
+
+    ``tool_order`` (``model/tool_order.py``): ``client`` writes the tool JSON in the order the engine passed
+    it (LF's ``json.dumps``), ``canonical`` in the one order every engine can reproduce (the caller adds
+    :data:`CANONICAL_JSON_MACROS` once).
+    """
+    order = check_tool_order(tool_order)
     if tool_format == "default":
-        return _default_tools(prompt)
+        return _default_tools(prompt, order)
     if tool_format in ("qwen", "glm4_moe"):
-        return _qwen_like_tools(prompt)
+        return _qwen_like_tools(prompt, order)
     if tool_format == "ling":
-        return _qwen_like_tools(prompt, suffix=' ~ "\\n" ~ "detailed thinking off"')
+        return _qwen_like_tools(prompt, order, suffix=' ~ "\\n" ~ "detailed thinking off"')
     if tool_format == "mistral":
-        return _mistral_tools()
+        return _mistral_tools(order)
     if tool_format == "llama3":
-        return _llama3_tools(prompt)
+        return _llama3_tools(prompt, order)
     if tool_format == "glm4":
-        return _glm4_tools(prompt)
+        return _glm4_tools(prompt, order)
     if tool_format == "qwen3_5":
-        return _tools_json_lines(_UNWRAP_SELF, prompt, '"\\n" ~ t|tojson')
+        return _tools_json_lines(_UNWRAP_SELF, prompt, '"\\n" ~ ' + _json_expr("t", "fn", order))
     if tool_format == "seed_oss":
-        return _seed_tools(prompt)
+        return _seed_tools(prompt, order)
     if tool_format == "minimax1":
-        return _tools_json_lines(_UNWRAP_EMPTY, prompt, 't|tojson ~ "\\n"')
+        return _tools_json_lines(_UNWRAP_EMPTY, prompt, _json_expr("t", "fn", order) + ' ~ "\\n"')
     if tool_format == "minimax2":
-        return _tools_json_lines(_UNWRAP_EMPTY, prompt, '"<tool>" ~ t|tojson ~ "</tool>\\n"')
+        return _tools_json_lines(_UNWRAP_EMPTY, prompt, '"<tool>" ~ ' + _json_expr("t", "fn", order) + ' ~ "</tool>\\n"')
     if tool_format == "lfm2":
-        return _lfm2_tools(prompt)
+        return _lfm2_tools(prompt, order)
     if tool_format == "gemma4":
-        return _gemma4_tools()
+        return _gemma4_tools(order)
     raise UnsupportedTemplateError(template, f"tool format {tool_format!r} is not known to lf-template-ext", "tools")
 
 

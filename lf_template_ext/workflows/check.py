@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 from ..model.options import TemplateOptions
 from ..model.stops import missing_ids
+from ..model.tool_order import template_tool_order, tool_order_report
 from ..modeldir.files import engine_stop_ids, inspect_dir, read_chat_template, read_config_template
 
 
@@ -30,6 +31,9 @@ class CheckResult:
     adapter: Optional[dict[str, Any]] = None
     #: reasoning templates trained with a mode: the opposite ``enable_thinking`` request (``verifier.probe.thinking_switch``)
     thinking: Optional[dict[str, Any]] = None
+    #: a template with tools: the key order its tool JSON is written in, and which engines re-order it
+    #: (``model.tool_order.tool_order_report``)
+    tool_order: Optional[dict[str, Any]] = None
 
     def exit_code(self, strict: bool = False) -> int:
         from ..verifier.report import exit_code
@@ -78,6 +82,9 @@ def check_model_dir(
             thinking = thinking_switch(template, tokenizer, jinja=jinja, options=options, prepared=snap.prepared, frozen=frozen)
     stop_ids = list(snap.stop_ids)
     engine_ids = engine_stop_ids(model_dir, tokenizer)
+    tool_order = None
+    if jinja is not None and snap.spec.function.tool_format:
+        tool_order = tool_order_report(template_tool_order(jinja))
     adapter = None
     if info.is_adapter:
         from ..modeldir.adapter import adapter_base_model
@@ -96,6 +103,7 @@ def check_model_dir(
         warnings=warnings,
         adapter=adapter,
         thinking=thinking,
+        tool_order=tool_order,
     )
 
 

@@ -31,6 +31,7 @@ from typing import Any, Optional
 
 from ..errors import BadInputError
 from ..model.options import MODES, TemplateOptions
+from ..model.tool_order import CLIENT, template_tool_order, tool_order_report
 from ..modeldir.adapter import adapter_base_model
 from ..modeldir.files import (
     CHAT_TEMPLATE_JINJA,
@@ -373,8 +374,11 @@ def dir_docs(
     sampling_rows = _sampling_rows(ctx)
     if sampling_rows is not None:
         data["sampling"] = {"mode": ctx.sampling.mode, "written": dict(ctx.sampling.written), "rows": sampling_rows}
+    tool_order = template_tool_order(jinja) if jinja else CLIENT
+    if ctx.snapshot.spec.function.tool_format:
+        data["tool_order"] = tool_order_report(tool_order)
     report_bytes = dump_json(data).encode("utf-8")
-    serving = _serving(ctx, template, info, mode, present, verdicts, adapter)
+    serving = _serving(ctx, template, info, mode, present, verdicts, adapter, tool_order)
     return {REPORT_FILE: report_bytes, SERVING_FILE: serving.encode("utf-8")}, report
 
 
@@ -423,7 +427,7 @@ def _report(template: str, tokenizer: Any, options: TemplateOptions, snap: Any, 
 
 def _serving(
     ctx: Any, template: str, info: ModelDir, mode: str, present: set[str], verdicts: dict[str, Any],
-    adapter: Optional[dict[str, Any]] = None,
+    adapter: Optional[dict[str, Any]] = None, tool_order: str = CLIENT,
 ) -> str:  # fmt: skip
     from .adapters import findings_of
     from .engines import lmdeploy_name_warning, served_name
@@ -452,6 +456,7 @@ def _serving(
         sampling_rows=_sampling_rows(ctx),
         has_openwebui_preset="openwebui" in present,
         served_name=served_name(ctx),
+        tool_order=tool_order,
     )
     if info.is_adapter and not ctx.base_model:
         serving.warnings.append("base model unknown: replace <base model dir> in the commands below")

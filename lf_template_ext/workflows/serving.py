@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ..model.tool_formats import TOOL_FORMATS
+from ..model.tool_order import CLIENT, order_statement
 
 #: LF tool_format -> vLLM / SGLang --tool-call-parser (``model.tool_formats``). None: no parser reads it.
 VLLM_TOOL_PARSERS: dict[str, Optional[str]] = {name: f.vllm_parser for name, f in TOOL_FORMATS.items()}
@@ -67,6 +68,8 @@ class ServingFacts:
     enable_thinking: Optional[bool] = True
     #: ``{key: "value (source)"}``: where the template and each option came from
     provenance: dict[str, str] = field(default_factory=dict)
+    #: the key order the dir's template writes tool definitions in (``model.tool_order``)
+    tool_order: str = CLIENT
     #: the dir has our Open WebUI preset (``open-webui-model.json``)
     has_openwebui_preset: bool = False
     #: the model name the OpenAI-compatible server answers to (Open WebUI's base model id)
@@ -127,6 +130,8 @@ def serving_md(f: ServingFacts) -> str:
     if f.provenance:
         lines += ["Template and options, and where each came from (a flag, the training record, LF's run files, LF's default):", ""]
         lines += [f"- `{key}`: {value}" for key, value in f.provenance.items()] + [""]
+    if f.tool_format:
+        lines += [f"**Tool definitions' key order**: {order_statement(f.tool_order)}.", ""]
     lines += _thinking_lines(f)
     lines += _context_lines(f)
     lines += _sampling_lines(f)
