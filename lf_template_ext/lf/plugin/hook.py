@@ -228,12 +228,26 @@ def _wrap_get_template(original: Callable) -> Callable:
             STATE.base_tokenizer_path = getattr(tokenizer, "name_or_path", None)
             STATE.data_args = data_args
         template = original(tokenizer, data_args)
+        template = _maybe_whole(template, tokenizer, data_args)
         STATE.template = template
         return template
 
     get_template_and_fix_tokenizer._lf_template_ext = True  # type: ignore[attr-defined]
     get_template_and_fix_tokenizer.__wrapped__ = original  # type: ignore[attr-defined]
     return get_template_and_fix_tokenizer
+
+
+def _maybe_whole(template: Any, tokenizer: Any, data_args: Any) -> Any:
+    """``template_ext_tokenize: whole``: LF's template, encoding with the compiled template tokenized whole
+    (``lf.whole_template``); native mode already tokenizes whole, so it is left alone."""
+    from ...native.mode import is_native
+    from ...native.whole import tokenize_mode
+
+    if is_native(template) or tokenize_mode() != "whole":
+        return template
+    from .. import whole_template
+
+    return whole_template.wrap(template, tokenizer, data_args)
 
 
 def _patch_data(module: Any) -> None:
