@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -31,12 +32,25 @@ VARIANTS = [
 ]
 
 
-@pytest.mark.parametrize("name", ["qwen", "llama3", "alpaca", "qwen3", "chatglm3"])
+PLAIN, ON_PROMPT, MASK = VARIANTS
+#: CI's share (the sweep runs every template with every variant): each LF option where it matters most
+CI_CASES = {
+    "qwen": VARIANTS,  # ChatML, tools
+    "llama3": [PLAIN],  # tools (date header), a 128k vocabulary
+    "alpaca": [PLAIN, ON_PROMPT],  # plain text slots, eos inside the answer slot
+    "qwen3": [PLAIN, MASK],  # reasoning: empty thoughts, history thoughts dropped with mask_history
+    "chatglm3": [PLAIN, MASK],  # efficient_eos (LF refuses train_on_prompt with it)
+}
+
+
+@pytest.mark.parametrize("name", sorted(CI_CASES))
 def test_training_ids_are_the_compiled_template_tokenized_whole(name):
     tok, _ = harness_tokenizer(name)
-    result = check_template(name, tok, data_variants=VARIANTS)
+    variants = CI_CASES[name]
+    result = check_template(name, tok, data_variants=variants)
     assert not result["failures"], result["failures"][:5]
-    assert result["exact"] == result["cases"] >= 2 * len(BOUNDARY)  # both mask_history compilations
+    compilations = len({v["mask_history"] for v in variants})
+    assert result["exact"] == result["cases"] >= compilations * len(BOUNDARY)
 
 
 def _wrapped(name: str, options: TemplateOptions = TemplateOptions()):
@@ -143,6 +157,54 @@ def test_train_whole_records_it_and_check_compares_whole_ids(tmp_path):
 @pytest.mark.skipif(os.environ.get("LF_TEMPLATE_EXT_WHOLE_SWEEP") != "1", reason="every LF template (~15 min): LF_TEMPLATE_EXT_WHOLE_SWEEP=1")
 @pytest.mark.parametrize("name", lf_compat.template_names())
 def test_every_template_whole(name):
-    tok, _ = harness_tokenizer(name)
-    result = check_template(name, tok, data_variants=VARIANTS)
+    """The *whole* column of docs/coverage.md: re-run, and compare with the committed results."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from whole_sweep import cell, sweep_one, whole_cells
+
+    result = sweep_one(name)
     assert not result["failures"], result["failures"][:5]
+    assert whole_cells().get(name) == cell(result), "docs/coverage-whole.json is stale: run scripts/whole_sweep.py"
+
+
+# -- template: native with a chosen chat template (template_ext_chat_template) ------------------------------
+
+
+def _native_with(monkeypatch, value: str, tok):
+    from lf_template_ext.lf import native_template
+
+    native_template.register()
+    monkeypatch.setenv("LF_TEMPLATE_EXT_CHAT_TEMPLATE", value)
+    tmod = lf_compat.template_module()
+    fix = getattr(tmod.get_template_and_fix_tokenizer, "__wrapped__", tmod.get_template_and_fix_tokenizer)
+    return fix(tok, lf_compat._data_args("native", TemplateOptions()))
+
+
+def test_native_with_lf_name_trains_a_base_tokenizer_on_the_compiled_template(monkeypatch):
+    """`template: native` + `template_ext_chat_template: lf:qwen` on a tokenizer with no chat template: native mode
+    renders LF's compiled qwen template, so training ids are that rendering tokenized whole."""
+    tok, _ = harness_tokenizer("qwen")
+    tok = lf_compat.copy_tokenizer(tok)
+    tok.chat_template = None
+    template = _native_with(monkeypatch, "lf:qwen", tok)
+    jinja = whole_template.compiled_template("qwen", tok, TemplateOptions())
+    assert tok.chat_template == jinja
+    for conv in corpus_conversations()[:12]:
+        lf = msgmap.to_lf(conv["messages"], conv.get("tools"))
+        ids = [i for s, t in template.encode_multiturn(tok, lf.messages, lf.system, lf.tools) for i in s + t]
+        text = tok.apply_chat_template(conv["messages"], tools=conv.get("tools"), tokenize=False)
+        assert ids == tok.encode(text, add_special_tokens=False), conv["id"]
+
+
+def test_native_with_a_template_file_and_its_errors(monkeypatch, tmp_path):
+    from lf_template_ext.native.mode import NativeModeError
+
+    tok, _ = harness_tokenizer("qwen")
+    tok = lf_compat.copy_tokenizer(tok)
+    path = tmp_path / "mine.jinja"
+    path.write_text("{% for m in messages %}<{{ m.role }}>{{ m.content }}\n{% endfor %}")
+    _native_with(monkeypatch, str(path), tok)
+    assert tok.chat_template == path.read_text()
+    with pytest.raises(NativeModeError, match="LF_TEMPLATE_EXT_CHAT_TEMPLATE: cannot read the chat template file.*missing"):
+        _native_with(monkeypatch, str(tmp_path / "missing.jinja"), tok)
+    with pytest.raises(Exception, match="lf:qwn: no such LF template"):
+        _native_with(monkeypatch, "lf:qwn", tok)

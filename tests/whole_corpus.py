@@ -88,9 +88,15 @@ def _expected_labels(offsets: list[tuple[int, int]], ids: list[int], pieces: lis
         spans.append((pos + len(p), pos + len(p) + len(r), k, True))
         pos += len(p) + len(r)
     last = len(pieces) - 1
+    owner = [next(n for n, sp in enumerate(spans) if sp[0] < end <= sp[1]) if end > 0 else 0 for _, end in offsets]
+    for n in range(0, len(spans), 2):  # a non-empty prompt piece keeps one token (the merged one that covers it)
+        if spans[n][1] > spans[n][0] and n not in owner:
+            t = next((t for t, o in enumerate(owner) if o == n + 1), None)
+            if t is not None and offsets[t][0] < spans[n][1]:
+                owner[t] = n
     labels, seen_source = [], set()
-    for tid, (_, end) in zip(ids, offsets):
-        s, e, k, resp = next(sp for sp in spans if sp[0] < end <= sp[1]) if end > 0 else spans[0]
+    for tid, o in zip(ids, owner):
+        s, e, k, resp = spans[o]
         if resp:
             trained = not data.mask_history or k == last
         else:
@@ -130,8 +136,8 @@ def _check(name: str, tokenizer: Any, options: TemplateOptions, variants: list[d
     prep = lf_compat.prepare(name, tokenizer, options)
     tok = prep.tokenizer
     data_args = SimpleNamespace(template=name, **options.to_dict())
-    wrapped = whole_template.wrap(prep.template, tok, data_args)
-    jinja = wrapped._whole_jinja
+    jinja = whole_template.compiled_template(name, tokenizer, options)  # prepared once (compat's cache)
+    wrapped = whole_template.wrap(prep.template, tok, data_args, jinja=jinja)
     ref = TrainingReference(prep)
     if type(wrapped.mm_plugin).__name__ != "BasePlugin":
         # a multimodal template: text-only samples, where its plugin's hooks are identities (as in

@@ -166,13 +166,17 @@ def is_whole(template: Any) -> bool:
     return bool(getattr(type(template), MARKER, False))
 
 
-def wrap(template: Any, tokenizer: Any, data_args: Any) -> WholeTemplate:
-    """The template LF prepared, encoding whole (``template_ext_tokenize: whole``)."""
+def wrap(template: Any, tokenizer: Any, data_args: Any, *, jinja: Optional[str] = None) -> WholeTemplate:
+    """The template LF prepared, encoding whole (``template_ext_tokenize: whole``).
+
+    ``jinja``: the compiled template when the caller has it (from :func:`compiled_template`).
+    """
     if is_whole(template):
         return template
     name = getattr(data_args, "template", None) or "custom"
-    options = TemplateOptions.from_data_args(data_args)
-    jinja = compiled_template(name if name in compat.template_names() else template, tokenizer, options)
+    if jinja is None:
+        options = TemplateOptions.from_data_args(data_args)
+        jinja = compiled_template(name if name in compat.template_names() else template, tokenizer, options)
     out = WholeTemplate.__new__(WholeTemplate)
     out.__dict__.update(template.__dict__)
     out.__dict__.update(_whole_inner=template, _whole_jinja=jinja, _whole_name=name)

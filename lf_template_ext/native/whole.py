@@ -18,7 +18,8 @@ split. Whole mode moves training to the engines' side:
   rendering must equal those pieces joined (the compiled template renders exactly LF's text;
   a sample where it does not is refused, naming it). The whole ids are then cut into LF's pairs
   at the pieces' character borders (a token that a merge makes straddle a border belongs to the
-  piece its last character is in, native mode's rule) and handed back to LF's own supervised
+  piece its last character is in, native mode's rule, except that a prompt piece keeps at least one
+  token: LF's loop labels the first prompt token with eos for ``efficient_eos`` templates) and handed back to LF's own supervised
   loop, which applies ``cutoff_len``, ``train_on_prompt``, ``mask_history`` and ``efficient_eos``
   exactly as for slot encoding.
 
@@ -93,11 +94,15 @@ class WholeEncoder(NativeEncoder):
         ids_list, mappers, _ = self._tokenize(texts)
         out = []
         for sample, ids, to_tokens in zip(samples, ids_list, mappers, strict=True):
-            ranges, pos = [], 0
+            ranges, pos, prev = [], 0, 0
             for prompt, response in sample.pieces:
                 start = pos + len(prompt)
                 pos = start + len(response)
-                ranges.append(to_tokens((start, pos)))
+                i, j = to_tokens((start, pos))
+                if prompt and i <= prev < j:  # one merged token covers the whole prompt piece: it stays prompt
+                    i = prev + 1
+                ranges.append((i, j))
+                prev = max(prev, j)
             out.append(to_pairs(ids, ranges))
             self.stats["conversations"] += 1
         return out

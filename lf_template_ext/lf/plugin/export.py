@@ -182,6 +182,12 @@ def _record_for_training(state: Any) -> Optional[dict[str, Any]]:
     rec["source"] = "train"
     if is_whole(state.template):  # template_ext_tokenize: whole: check/repair take whole mode's ids as the reference
         rec["tokenize"] = "whole"
+    if data_args.template == "native":
+        from ...native.options import current
+
+        chosen = current().chat_template
+        if chosen is not None:  # template_ext_chat_template: what native mode rendered instead of the model's own
+            rec["chat_template"] = chosen[0]
     return rec
 
 
