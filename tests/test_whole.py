@@ -120,6 +120,11 @@ def test_chat_prompt_is_the_engines_generation_prompt(name):
             msgs[:-1], tools=conv.get("tools"), chat_template=wrapped._whole_jinja, add_generation_prompt=True, tokenize=False
         )
         assert prompt == tok.encode(text, add_special_tokens=False), conv["id"]
+        # a pairwise/KTO sample: the same generation prompt with LF's answer after it, tokenized whole and cut
+        p_ids, r_ids = wrapped.encode_oneturn(tok, lf.messages, lf.system, lf.tools)
+        answer = wrapped.whole_pieces(tok, lf.messages, lf.system, lf.tools)[-1][1]
+        assert p_ids + r_ids == tok.encode(text + answer, add_special_tokens=False), conv["id"]
+        assert tok.decode(r_ids).endswith(tok.decode(tok.encode(answer, add_special_tokens=False))[-3:]), conv["id"]
 
 
 def test_a_bad_tokenize_value_names_the_option(monkeypatch):
