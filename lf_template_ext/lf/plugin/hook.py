@@ -17,7 +17,8 @@ Patches (each idempotent, each a thin wrapper around LF's own function):
   (``STATE.given_keys``: at export, only those override what training recorded);
 * ``llamafactory.data.get_template_and_fix_tokenizer``: remembers the data arguments, the
   template and the tokenizer's extra special tokens *before* LF's fixing (on transformers 5
-  LF replaces the whole list);
+  LF replaces the whole list); with ``template_ext_tokenize: whole`` it hands LF the template
+  wrapped by ``lf.whole_template.wrap`` (the compiled template tokenized whole);
 * ``llamafactory.data.template``: registers ``template: native`` (``lf_template_ext.lf.native_template``)
   and keeps ``get_ollama_modelfile`` from crashing on dict slots (chatglm3, yuan);
 * ``llamafactory.train.tuner.export_model`` (and the WebUI's bound copy): after LF's export,

@@ -8,6 +8,10 @@ policy ``expand``, and then runs LF's own loop on those rows, whose
 ``_encode_data_example`` answers from the batch's encodings. LF's loop therefore still drops
 invalid rows, collects the columns and packs.
 
+``template_ext_tokenize: whole`` (``lf.whole_template``) takes the same seam: :func:`whole_batch`
+tokenizes the batch's renderings in one call, and LF's own ``_encode_data_example`` then labels
+each row's whole-tokenized pairs (handed to the template's ``encode_multiturn``).
+
 Module-level functions on purpose: ``datasets`` fingerprints the ``map`` function with dill,
 which pickles closures by value together with everything they reach.
 """
