@@ -92,8 +92,10 @@ def test_the_batch_path_equals_lfs_row_by_row_loop():
             rows[k].append(None)
     data = SimpleNamespace(cutoff_len=1 << 20, train_on_prompt=False, mask_history=False, dataset="corpus")
     proc = supervised.SupervisedDatasetProcessor(template=wrapped, tokenizer=prep.tokenizer, processor=None, data_args=data)
+    wrapped.__dict__.pop("_lfx_row_encodes", None)
     batch = proc.preprocess_dataset(rows)
     assert len(batch["input_ids"]) == len(rows["_prompt"]) > 30
+    assert "_lfx_row_encodes" not in wrapped.__dict__  # every row answered from the batch's one tokenization
     for i in range(len(rows["_prompt"])):
         one = proc._encode_data_example(
             rows["_prompt"][i], rows["_response"][i], rows["_system"][i], rows["_tools"][i], [], [], []

@@ -131,6 +131,7 @@ class WholeTemplate(Template):
         ready = self.__dict__.pop("_lfx_next", None)  # set by the batch path (plugin.native_processors)
         if ready is not None:
             return ready
+        self.__dict__["_lfx_row_encodes"] = self.__dict__.get("_lfx_row_encodes", 0) + 1  # tests: the batch path hit
         discard = (*args, *kwargs.values())
         sample = self.whole_sample(tokenizer, messages, system, tools, *discard)
         return self._encoder(tokenizer).pairs_batch([sample], [_name(messages)])[0]
