@@ -161,7 +161,7 @@ def test_train_whole_records_it_and_check_compares_whole_ids(tmp_path):
     assert json.loads((out / "alignment_report.json").read_text())["tokenize"] == "whole"
 
 
-@pytest.mark.skipif(os.environ.get("LF_TEMPLATE_EXT_WHOLE_SWEEP") != "1", reason="every LF template (~15 min): LF_TEMPLATE_EXT_WHOLE_SWEEP=1")
+@pytest.mark.skipif(os.environ.get("LF_TEMPLATE_EXT_WHOLE_SWEEP") != "1", reason="every LF template (15-25 min): LF_TEMPLATE_EXT_WHOLE_SWEEP=1")
 @pytest.mark.parametrize("name", lf_compat.template_names())
 def test_every_template_whole(name):
     """The *whole* column of docs/coverage.md: re-run, and compare with the committed results."""
