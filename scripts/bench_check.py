@@ -53,10 +53,10 @@ def main() -> int:
     import logging
 
     logging.disable(logging.WARNING)
-    from lf_template_ext.lf import datasets as lfdata
-    from lf_template_ext.verifier import dataset as dc
     from lf_template_ext.lf import compat as lf_compat
+    from lf_template_ext.lf import datasets as lfdata
     from lf_template_ext.model.options import TemplateOptions
+    from lf_template_ext.verifier import dataset as dc
 
     work = Path(tempfile.mkdtemp(prefix="bench_check_"))
     try:

@@ -32,9 +32,10 @@ def main() -> int:
     args = parser.parse_args()
 
     from harness import FROZEN, harness_tokenizer
+
+    from lf_template_ext.compiler import compile_spec
     from lf_template_ext.lf import compat as lf_compat
     from lf_template_ext.model import messages
-    from lf_template_ext.compiler import compile_spec
     from lf_template_ext.model.corpus import probe_corpus
     from lf_template_ext.model.options import TemplateOptions
     from lf_template_ext.verifier.probe import verify_template

@@ -16,11 +16,15 @@ Rounds alternate between the templates; the best round of each counts. Tokenizer
 parallelism is left as LF runs it (``TOKENIZERS_PARALLELISM`` unset: batched tokenization may
 use every core; set it to ``false`` to compare single-threaded).
 
+``--whole`` adds ``template_ext_tokenize: whole`` with the same LF template (``lf.whole_template``).
+
 Example (the figures in docs/native-mode.md):
 
     python scripts/bench_native.py --model ../shared/fixtures/models/Qwen--Qwen2.5-1.5B-Instruct --lf-template qwen
     python scripts/bench_native.py --model ../shared/fixtures/models/Qwen--Qwen3-4B --lf-template qwen3 \\
         --policies expand mask
+    python scripts/bench_native.py --model ../shared/fixtures/models/Qwen--Qwen2.5-1.5B-Instruct --lf-template qwen \
+        --policies none --whole
 
 Run it in the test venv (``scripts/env.sh``) with ``HF_HUB_OFFLINE=1``.
 """
@@ -48,16 +52,21 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=10000)
     parser.add_argument("--turns", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--policies", nargs="+", default=["expand"], help="native policies to time")
+    parser.add_argument("--policies", nargs="+", default=["expand"], help="native policies to time (none: skip native)")
+    parser.add_argument(
+        "--whole", action="store_true",
+        help="also time `template_ext_tokenize: whole` with --lf-template (the compiled template tokenized whole)",
+    )
     parser.add_argument("--cutoff-len", type=int, default=8192)
     args = parser.parse_args()
 
     import logging
 
-    from lf_template_ext.lf import native_template
-    from lf_template_ext.lf.plugin import native_processors
     import llamafactory.data.processor.supervised as supervised
     import llamafactory.data.template as template_module
+
+    from lf_template_ext.lf import native_template, whole_template
+    from lf_template_ext.lf.plugin import native_processors
 
     native_template.install(template_module)  # what the enable hook does when LF's modules load
     native_processors.install(supervised)
@@ -100,11 +109,14 @@ def main() -> int:
 
         def run(template: str, policy: str | None) -> dict[str, tuple[float, float, int]]:
             """Both stages for one template: LF's map, and the processor alone on in-memory batches."""
-            if policy:
+            whole = policy == "whole"
+            if policy and not whole:
                 os.environ["LF_TEMPLATE_EXT_NATIVE_POLICY"] = policy
             model_args, data_args, _, _, _ = lf_args(template)
             tokenizer_module = load_tokenizer(model_args)
             tpl = get_template_and_fix_tokenizer(tokenizer_module["tokenizer"], data_args)
+            if whole:  # what the enable hook does with template_ext_tokenize: whole
+                tpl = whole_template.wrap(tpl, tokenizer_module["tokenizer"], data_args)
             processor = _get_dataset_processor(data_args, "sft", tpl, tokenizer_module["tokenizer"], None)
             wall, cpu = time.perf_counter(), time.process_time()
             out = raw.map(
@@ -121,11 +133,13 @@ def main() -> int:
             alone = (time.perf_counter() - wall, time.process_time() - cpu, examples)
             return {"map": mapped, "processor": alone}
 
-        labels = [(args.lf_template, None)] + [("native", p) for p in args.policies]
+        labels = [(args.lf_template, None)] + [("native", p) for p in args.policies if p != "none"]
+        if args.whole:
+            labels.append((args.lf_template, "whole"))
         best: dict[tuple[str, str], tuple[float, float, int]] = {}
         for _ in range(args.rounds):
             for template, policy in labels:
-                name = template if policy is None else f"native ({policy})"
+                name = template if policy is None else f"{template} (whole)" if policy == "whole" else f"native ({policy})"
                 for stage, result in run(template, policy).items():
                     key = (stage, name)
                     if key not in best or result[1] < best[key][1]:

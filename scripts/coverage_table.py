@@ -49,13 +49,22 @@ Tokenizer: the model family's fixture when one loads offline, else `qwen2.5+mark
 the template's stop words, slot tokens, thought/tool-call words and role-marker strings added as special
 tokens, as every chat family registers them).
 
+Column *whole*: training with `template_ext_tokenize: whole` (docs/native-mode.md, "Train as served"). The probe
+corpus plus a corpus of boundary cases (`tests/whole_corpus.py`: leading/trailing whitespace and newlines in every
+role, contents that merge with the slot before them) through LF's real supervised processor, with
+`train_on_prompt` and `mask_history` variants: **exact** every case's training ids are the compiled template's
+rendering tokenized whole and its labels are LF's label rule, token for token (not boundary-only); **(k
+unsupported)** cases LF itself cannot encode; **text only** a multimodal template checked on text. Produced by
+`python scripts/whole_sweep.py` (all templates, in the test venv) into `docs/coverage-whole.json`, which this
+table reads; `LF_TEMPLATE_EXT_WHOLE_SWEEP=1 pytest tests/test_whole.py` re-runs it.
+
 """
 
 
 def build() -> str:
     import transformers
-
     from harness import coverage_row, table_markdown
+
     from lf_template_ext.lf import compat as lf_compat
 
     rows = []
@@ -68,8 +77,14 @@ def build() -> str:
         for column, (value, ns) in row["cells"].items():
             if "unsupported" in value or value == "DIFFERS":
                 notes.setdefault(name, []).extend(sorted(set(ns)))
+    from harness import COLUMNS
+    from whole_sweep import whole_cells
+
+    whole = whole_cells()
+    for row in rows:
+        row["cells"]["whole"] = (whole.get(row["template"], "not run"), [])
     out = HEADER.format(lf=lf_compat.check_version(), tf=transformers.__version__)
-    out += table_markdown(rows)
+    out += table_markdown(rows, COLUMNS + ("whole",))
     out += "\n## Unsupported cases and why\n\n"
     for name, ns in notes.items():
         reasons = sorted({n.split(": ", 1)[1] for n in ns})

@@ -8,12 +8,16 @@ table these runs produce (so the docs cannot drift from the code).
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
 from harness import COLUMNS, coverage_row
 
 from lf_template_ext.lf import compat as lf_compat
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from whole_sweep import whole_cells  # noqa: E402
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "coverage.md"
 
@@ -28,6 +32,8 @@ def _doc_rows() -> dict[str, list[str]]:
 
 
 DOC_ROWS = _doc_rows() if DOC.exists() else {}
+#: the *whole* column: scripts/whole_sweep.py's committed results (re-run: LF_TEMPLATE_EXT_WHOLE_SWEEP=1 tests/test_whole.py)
+WHOLE = whole_cells()
 
 
 @pytest.mark.slow
@@ -42,7 +48,7 @@ def test_template_is_reproduced(name):
     for column in ("tools", "reasoning"):
         assert not cells[column][0].startswith("unsupported"), (name, column, cells[column])
     assert name in DOC_ROWS, f"{name} missing from {DOC}; regenerate with scripts/coverage_table.py"
-    expected = [row["kind"], row["tokenizer"]] + [cells[c][0] for c in COLUMNS]
+    expected = [row["kind"], row["tokenizer"]] + [cells[c][0] for c in COLUMNS] + [WHOLE.get(name, "not run")]
     assert DOC_ROWS[name] == expected, f"docs/coverage.md row for {name} is stale: {DOC_ROWS[name]} != {expected}"
 
 

@@ -174,6 +174,9 @@ class Prepared:
     options: TemplateOptions
     lf_version: str
     source_tokenizer: Any = None
+    #: the encoding training used: ``slots`` (LF's) or ``whole`` (``template_ext_tokenize: whole``:
+    #: the compiled template tokenized whole); read by the reference rule (``verifier.reference``)
+    tokenize: str = "slots"
 
 
 class _DataArgs(SimpleNamespace):

@@ -13,7 +13,7 @@ runs (the class is pickled by reference): a cache written by an older layout is 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from llamafactory.data.template import ReasoningTemplate
 
@@ -39,17 +39,44 @@ class NativeTemplate(ReasoningTemplate):
         return native.stop_token_ids(tokenizer)
 
     def fix_special_tokens(self, tokenizer):
+        """``template_ext_chat_template`` first: the chosen template becomes the tokenizer's (so native mode
+        renders it, and LF saves it with the tokenizer into every checkpoint and the output dir)."""
+        chosen = native.chosen_chat_template(tokenizer, helpers(), getattr(self, "enable_thinking", True))
+        if chosen is not None:
+            tokenizer.chat_template = chosen
         native.require_chat_template(tokenizer, compat.native_helpers())
         super().fix_special_tokens(tokenizer)
 
     def fix_jinja_template(self, tokenizer):
-        """Keep the model's own chat template: it is what native mode trains with."""
+        """Keep the model's own chat template (or the chosen one): it is what native mode trains with."""
 
     def _get_jinja_template(self, tokenizer):
         return native.require_chat_template(tokenizer, compat.native_helpers())
 
     def get_ollama_modelfile(self, tokenizer):
         return native.ollama_modelfile(tokenizer)
+
+
+def _compile_lf(name: str, tokenizer: Any, enable_thinking: Optional[bool]) -> str:
+    """``template_ext_chat_template: lf:NAME``: LF's template NAME compiled (``whole_template.compiled_template``)."""
+    from ..errors import BadInputError
+    from ..model.options import TemplateOptions
+    from .whole_template import compiled_template
+
+    if name not in compat.template_names() or name == NAME:
+        close = compat.closest_names(name)
+        raise BadInputError(
+            f"template_ext_chat_template: lf:{name}: no such LF template",
+            hint=f"did you mean {', '.join('lf:' + c for c in close)}?" if close else "use lf:NAME with an LF template name",
+        )
+    return compiled_template(name, tokenizer, TemplateOptions(enable_thinking=enable_thinking))
+
+
+def helpers() -> Any:
+    """``compat.native_helpers`` plus the compiler for ``lf:NAME`` chat templates."""
+    import dataclasses
+
+    return dataclasses.replace(compat.native_helpers(), compile_template=_compile_lf)
 
 
 def install(template_module: Any) -> None:

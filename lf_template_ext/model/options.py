@@ -148,6 +148,11 @@ MODE_KEY = "template_ext_mode"
 ENGINES_KEY = "template_ext_engines"
 NATIVE_POLICY_KEY = "template_ext_native_policy"
 NATIVE_KWARGS_KEY = "template_ext_native_kwargs"
+#: ``slots`` (default: LF's own encoding, each slot piece on its own) or ``whole`` (the compiled template rendered
+#: and tokenized whole, as engines do: docs/native-mode.md "Train as served")
+TOKENIZE_KEY = "template_ext_tokenize"
+#: ``template: native`` with a chosen chat template: a Jinja file, or ``lf:NAME`` (LF's template NAME, compiled)
+CHAT_TEMPLATE_KEY = "template_ext_chat_template"
 SERVE_MAX_LEN_KEY = SERVE_MAX_LEN.name
 #: ``model`` (default): write only the sampling values the user set for LF's chat; ``lf``: LF chat's defaults too
 #: (``model.generation``)
@@ -158,6 +163,8 @@ EXTENSION_KEYS: dict[str, Optional[str]] = {
     ENGINES_KEY: None,
     NATIVE_POLICY_KEY: "LF_TEMPLATE_EXT_NATIVE_POLICY",
     NATIVE_KWARGS_KEY: "LF_TEMPLATE_EXT_NATIVE_KWARGS",
+    TOKENIZE_KEY: "LF_TEMPLATE_EXT_TOKENIZE",
+    CHAT_TEMPLATE_KEY: "LF_TEMPLATE_EXT_CHAT_TEMPLATE",
     SERVE_MAX_LEN_KEY: None,
     GENERATION_KEY: None,
 }

@@ -38,6 +38,8 @@ class LFHelpers:
     infer_seqlen: Callable[..., Any]
     ignore_index: int
     suggest_template: Callable[[str], Optional[str]] = lambda name: None
+    #: ``template_ext_chat_template: lf:NAME``: (NAME, tokenizer, enable_thinking) -> LF's template NAME compiled
+    compile_template: Optional[Callable[[str, Any, Optional[bool]], str]] = None
 
 
 # -- stop ids ------------------------------------------------------------------------------------
@@ -112,6 +114,37 @@ def check_model_dir(model_dir: "str | os.PathLike[str]", helpers: Optional[LFHel
         except (OSError, ValueError, AttributeError):
             continue
     raise _no_template(root, helpers)
+
+
+def chosen_chat_template(tokenizer: Any, helpers: Optional[LFHelpers], enable_thinking: Optional[bool]) -> Optional[str]:
+    """``template_ext_chat_template``: the Jinja text native mode renders instead of the model's own, or ``None``.
+
+    ``FILE``: a Jinja file's text; ``lf:NAME``: LF's template NAME compiled for this tokenizer (the text export
+    mode writes), so ``template: native`` trains with an LF format on whole-string ids.
+    """
+    from . import options as native_options
+
+    chosen = native_options.current().chat_template
+    if chosen is None:
+        return None
+    value, source = chosen
+    if value.startswith("lf:"):
+        name = value[3:].strip()
+        if helpers is None or helpers.compile_template is None:
+            raise NativeModeError(f"{source}: {value!r} needs LF to compile its template (run inside LLaMA-Factory)")
+        return helpers.compile_template(name, tokenizer, enable_thinking)
+    path = os.path.expanduser(value)
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise NativeModeError(
+            f"{source}: cannot read the chat template file {path!r}: {e.strerror or e}\n"
+            "  fix: give a Jinja file that exists, or lf:NAME for LF's template NAME (e.g. lf:qwen)"
+        ) from None
+    if not text.strip():
+        raise NativeModeError(f"{source}: the chat template file {path!r} is empty\n  fix: give a Jinja chat template")
+    return text
 
 
 # -- encoders ---------------------------------------------------------------------------------------

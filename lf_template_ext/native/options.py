@@ -10,6 +10,8 @@ YAML key                                  environment variable                  
 ``template_ext_native_policy``            ``LF_TEMPLATE_EXT_NATIVE_POLICY``      ``expand``
 ``template_ext_native_kwargs`` (mapping)  ``LF_TEMPLATE_EXT_NATIVE_KWARGS``      ``{}``
                                           (JSON object)
+``template_ext_chat_template``            ``LF_TEMPLATE_EXT_CHAT_TEMPLATE``      the model's
+(``FILE`` or ``lf:NAME``)                                                        own
 ========================================  =====================================  ===========
 
 Policies, for assistant turns whose rendering inside the whole conversation differs from
@@ -36,13 +38,14 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ..errors import BadInputError
-from ..model.options import EXTENSION_KEYS, EXTENSION_OPTIONS, NATIVE_KWARGS_KEY, NATIVE_POLICY_KEY
+from ..model.options import CHAT_TEMPLATE_KEY, EXTENSION_KEYS, EXTENSION_OPTIONS, NATIVE_KWARGS_KEY, NATIVE_POLICY_KEY
 
 POLICIES = ("expand", "mask", "strict")
 POLICY_KEY = NATIVE_POLICY_KEY
 KWARGS_KEY = NATIVE_KWARGS_KEY
 POLICY_ENV = EXTENSION_KEYS[POLICY_KEY]
 KWARGS_ENV = EXTENSION_KEYS[KWARGS_KEY]
+CHAT_TEMPLATE_ENV = EXTENSION_KEYS[CHAT_TEMPLATE_KEY]
 
 
 class NativeOptionError(BadInputError, ValueError):
@@ -53,6 +56,8 @@ class NativeOptionError(BadInputError, ValueError):
 class NativeOptions:
     policy: str = "expand"
     template_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    #: ``template_ext_chat_template``: a Jinja file or ``lf:NAME``, with where it was given; ``None``: the model's own
+    chat_template: Optional[tuple[str, str]] = None
 
 
 def parse_policy(value: Any, source: str) -> str:
@@ -75,7 +80,7 @@ def parse_kwargs(value: Any, source: str) -> dict[str, Any]:
             raise NativeOptionError(f"{source}: expected a JSON object of chat-template variables: {e}") from None
     if not isinstance(value, Mapping):
         raise NativeOptionError(f"{source}: expected a mapping of chat-template variables, got {type(value).__name__}")
-    reserved = {"messages", "tools", "add_generation_prompt", "enable_thinking"} & set(value)
+    reserved = {"messages", "tools", "add_generation_prompt", "enable_thinking", "chat_template"} & set(value)
     if reserved:
         raise NativeOptionError(
             f"{source}: {', '.join(sorted(reserved))} cannot be set here; native mode sets them from the sample "
@@ -90,7 +95,11 @@ def current(overrides: Optional[Mapping[str, Any]] = None) -> NativeOptions:
     if overrides:
         sources.append((overrides, "native options"))
     sources.append((EXTENSION_OPTIONS, "YAML"))
-    env = {POLICY_KEY: os.environ.get(POLICY_ENV), KWARGS_KEY: os.environ.get(KWARGS_ENV)}
+    env = {
+        POLICY_KEY: os.environ.get(POLICY_ENV),
+        KWARGS_KEY: os.environ.get(KWARGS_ENV),
+        CHAT_TEMPLATE_KEY: os.environ.get(CHAT_TEMPLATE_ENV or ""),
+    }
     sources.append(({k: v for k, v in env.items() if v not in (None, "")}, "environment"))
 
     def pick(key: str, env_name: str) -> tuple[Any, str]:
@@ -101,7 +110,9 @@ def current(overrides: Optional[Mapping[str, Any]] = None) -> NativeOptions:
 
     policy_value, policy_src = pick(POLICY_KEY, POLICY_ENV)
     kwargs_value, kwargs_src = pick(KWARGS_KEY, KWARGS_ENV)
+    chosen, chosen_src = pick(CHAT_TEMPLATE_KEY, CHAT_TEMPLATE_ENV or "")
     return NativeOptions(
         policy=parse_policy(policy_value, policy_src) if policy_value is not None else "expand",
         template_kwargs=parse_kwargs(kwargs_value, kwargs_src),
+        chat_template=(str(chosen).strip(), chosen_src) if chosen not in (None, "") else None,
     )

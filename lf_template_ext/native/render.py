@@ -79,20 +79,28 @@ class ChatRenderer:
         template_kwargs: Optional[Mapping[str, Any]] = None,
         enable_thinking: Optional[bool] = True,
         cache: bool = True,
+        chat_template: Optional[str] = None,
     ) -> None:
         self.tokenizer = tokenizer
+        #: the template rendered instead of the tokenizer's own (``template_ext_chat_template``, whole mode's
+        #: compiled LF template); ``None``: the tokenizer's, as ``apply_chat_template`` picks it
+        self.chat_template = chat_template
         self.kwargs: dict[str, Any] = dict(template_kwargs or {})
         if enable_thinking is not None:
             self.kwargs["enable_thinking"] = enable_thinking
-        self._cache = SkeletonCache(self._render) if cache and not self._reads_text(tokenizer) else None
+        if chat_template is not None:
+            self.kwargs["chat_template"] = chat_template
+        reads_text = self._reads_text(chat_template if chat_template is not None else tokenizer)
+        self._cache = SkeletonCache(self._render) if cache and not reads_text else None
         self._stable: dict[tuple, bool] = {}  # skeletons of a conversation -> is its layout stable
         # the skeletons stable_spans found for a conversation it could not settle, for turn_renders
         self._found: Optional[tuple[Conversation, list[str], list[Skeleton]]] = None
 
     @staticmethod
     def _reads_text(tokenizer: Any) -> bool:
-        """Does one of the tokenizer's chat templates read contents in a way the tracer cannot see?"""
-        templates = getattr(tokenizer, "chat_template", None)
+        """Does one of the tokenizer's chat templates (or the given template text) read contents in a way
+        the tracer cannot see?"""
+        templates = tokenizer if isinstance(tokenizer, str) else getattr(tokenizer, "chat_template", None)
         for text in (templates.values() if isinstance(templates, dict) else [templates]):
             name = reads_text_untraceably(text) if isinstance(text, str) else None
             if name:

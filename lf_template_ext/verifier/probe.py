@@ -21,6 +21,7 @@ Status of a case (``verifier.report``):
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 from typing import Any, Optional
 
@@ -45,11 +46,13 @@ def verify_template(
     options: TemplateOptions = TemplateOptions(),
     frozen: Optional[_dt.datetime] = None,
     prepared: Any = None,
+    tokenize: str = "slots",
 ) -> AlignmentReport:
     """See :func:`lf_template_ext.verify`.
 
     ``prepared``: the result of ``lf.compat.prepare(template, tokenizer, options)`` when the caller
     already has it (preparing copies the tokenizer, the dominant cost); it is only read.
+    ``tokenize``: how training encoded (``whole``: the reference is whole mode's ids, ``verifier.reference``).
 
     A conversation may carry ``"enable_thinking"``: it is then passed to the template as a
     render kwarg (as vLLM's ``chat_template_kwargs`` would) and LF's reference is encoded
@@ -62,12 +65,15 @@ def verify_template(
     frozen = frozen or _dt.datetime.now().replace(microsecond=0)
     conversations = probe_corpus() if conversations is None else conversations
     base = prepared if prepared is not None else lf_compat.prepare(template, tokenizer, options)
+    if tokenize != getattr(base, "tokenize", "slots"):
+        base = dataclasses.replace(base, tokenize=tokenize)
     if jinja is None:
         snap = lf_compat.snapshot_of(base)
         jinja = compile_spec(snap.spec, snap.facts)
     report = AlignmentReport(
         template=base.name, options=options.to_dict(), engine="hf", lf_version=base.lf_version
     )
+    report.tokenize = tokenize
     prepared_by_thinking: dict[Any, Any] = {options.enable_thinking: base}
     renderer = Renderer(base.tokenizer, jinja, frozen)
     for conv in conversations:
@@ -77,9 +83,9 @@ def verify_template(
             value = conv["enable_thinking"]
             kwargs["enable_thinking"] = value
             if value not in prepared_by_thinking:
-                prepared_by_thinking[value] = lf_compat.prepare(
+                prepared_by_thinking[value] = dataclasses.replace(lf_compat.prepare(
                     template, tokenizer, TemplateOptions(**{**options.to_dict(), "enable_thinking": value})
-                )
+                ), tokenize=tokenize)
             prepared = prepared_by_thinking[value]
         report.cases.extend(check_conversation(prepared, renderer, conv, frozen, **kwargs))
     return report

@@ -8,6 +8,11 @@ when the answer has no thought, so the prompt depends on the answer. The compile
 LF's own inference there (``encode_oneturn`` with an empty answer: empty thought in the prompt),
 and so does this reference.
 
+A model trained with ``template_ext_tokenize: whole`` (``prepared.tokenize == "whole"``, from the
+train-time record) saw other ids: the compiled template's rendering tokenized whole, cut into LF's
+pairs (``lf.whole_template``). Its reference is those ids, and its generation prompt the compiled
+template's generation prompt tokenized whole (what whole mode's ``encode_oneturn`` feeds LF's chat).
+
 Both the probe verifier (OpenAI-shaped conversations, ``verifier.probe``) and the dataset checker
 (LF-shaped rows, ``verifier.dataset``) take their expected ids from :class:`TrainingReference`.
 """
@@ -43,6 +48,24 @@ class TrainingReference:
             tuple(tcw) if tcw and kind_passes_call_words(self.kind) else None  # type: ignore[assignment]
         )
         self.prompt_follows_inference = kind_is_reasoning(self.kind) and template.enable_thinking is None
+        self.whole = None
+        if getattr(prepared, "tokenize", "slots") == "whole":
+            from types import SimpleNamespace
+
+            from ..lf import whole_template
+
+            data_args = SimpleNamespace(template=prepared.name, **prepared.options.to_dict())
+            self.whole = whole_template.wrap(template, prepared.tokenizer, data_args)
+
+    def _encode_whole(self, sample: LFSample) -> tuple[list[int], list[int], Pairs]:
+        """Whole mode's training ids and generation prompt (``lf.whole_template``)."""
+        messages, system, tools = sample
+        tok, whole = self.prepared.tokenizer, self.whole
+        discard = (self.prepared.options.discard_history_thoughts,) if lf_compat.capabilities().discarding_history_cot else ()
+        pairs = whole.encode_multiturn(tok, messages, system, tools, *discard)
+        blank = messages[:-1] + [{"role": "assistant", "content": ""}]
+        prompt, _ = whole.encode_oneturn(tok, blank, system, tools)
+        return concatenated(pairs), list(prompt), pairs
 
     def _blank_answer(self, sample: LFSample) -> Optional[LFSample]:
         """The sample with its last answer emptied, when the prompt must come from LF's inference rule."""
@@ -62,6 +85,9 @@ class TrainingReference:
 
     def encode(self, sample: LFSample) -> tuple[list[int], list[int], Pairs]:
         """``(ids, prompt, pairs)`` of one sample; raises what LF raises when it cannot encode it."""
+        if self.whole is not None:
+            lf_compat.encode_training(self.prepared, *sample)  # what LF cannot encode stays unsupported
+            return self._encode_whole(sample)
         pairs = lf_compat.encode_training(self.prepared, *sample)
         blank = self._blank_answer(sample)
         blank_pairs = lf_compat.encode_training(self.prepared, *blank) if blank is not None else None
@@ -73,6 +99,14 @@ class TrainingReference:
 
         LF's logs are silenced once per batch (``lf.compat.encode_training_batch``).
         """
+        if self.whole is not None:
+            out_whole: list[Any] = []
+            for sample in samples:
+                try:
+                    out_whole.append(self.encode(sample))
+                except Exception as e:  # per sample, as LF's batch encoder reports it
+                    out_whole.append(e)
+            return out_whole
         encoded = lf_compat.encode_training_batch(self.prepared, list(samples))
         todo = [k for k, s in enumerate(samples) if self._blank_answer(s) is not None]
         blanks = dict(zip(todo, lf_compat.encode_training_batch(self.prepared, [self._blank_answer(samples[k]) for k in todo])))

@@ -82,6 +82,8 @@ class AlignmentReport:
     cases: list[CaseResult] = field(default_factory=list)
     package_version: str = __version__
     schema_version: int = SCHEMA_VERSION
+    #: how training encoded (``slots``: LF's own; ``whole``: ``template_ext_tokenize: whole``), the reference's rule
+    tokenize: str = "slots"
 
     @property
     def summary(self) -> dict[str, int]:
@@ -107,6 +109,7 @@ class AlignmentReport:
             "template": self.template,
             "options": self.options,
             "engine": self.engine,
+            **({"tokenize": self.tokenize} if self.tokenize != "slots" else {}),
             "summary": self.summary,
             "cases": [c.to_dict() for c in self.cases],
         }

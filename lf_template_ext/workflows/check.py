@@ -41,6 +41,15 @@ class CheckResult:
         return exit_code(self.report.summary, strict=strict, missing_stop_ids=self.missing_stop_ids)
 
 
+def trained_tokenize(model_dir: str) -> str:
+    """How the dir's training encoded: the record's ``tokenize`` (``whole``: ``template_ext_tokenize: whole``),
+    else LF's own ``slots``. The reference rule follows it (``verifier.reference``)."""
+    from ..modeldir.record import read_record
+
+    value = (read_record(model_dir) or {}).get("tokenize")
+    return "whole" if value == "whole" else "slots"
+
+
 def check_model_dir(
     model_dir: str,
     template: str,
@@ -76,7 +85,8 @@ def check_model_dir(
     thinking = None
     if jinja is not None:
         report = verify_template(
-            template, tokenizer, conversations, jinja=jinja, options=options, frozen=frozen, prepared=snap.prepared
+            template, tokenizer, conversations, jinja=jinja, options=options, frozen=frozen, prepared=snap.prepared,
+            tokenize=trained_tokenize(model_dir),
         )
         if conversations is None:
             thinking = thinking_switch(template, tokenizer, jinja=jinja, options=options, prepared=snap.prepared, frozen=frozen)

@@ -105,11 +105,14 @@ def plan_repair(
     serve_max_len: Optional[int] = None,
     provenance: Optional[dict[str, str]] = None,
     sampling: Any = None,
+    tokenize: Optional[str] = None,
 ) -> RepairPlan:
     """Compute every file the repair writes; nothing is written here. ``provenance``
     (``{key: "value (source)"}``, ``model.options.Provenanced.describe``) goes into the report and SERVING.md.
     ``sampling`` (``model.generation.Sampling``): the values written into ``generation_config.json`` and a
-    Modelfile; by default none, and the report compares LF chat's defaults with what engines will use."""
+    Modelfile; by default none, and the report compares LF chat's defaults with what engines will use.
+    ``tokenize``: how training encoded (default: the dir's record, ``workflows.check.trained_tokenize``); the
+    report's reference follows it."""
     from ..compiler import compile_spec
     from ..workflows.engines import parse_names
 
@@ -170,7 +173,7 @@ def plan_repair(
     )  # fmt: skip
     verdicts = engine_verdicts(ctx)
     written = _engine_files(ctx, info, engines, verdicts, files, notes)
-    docs, report = dir_docs(ctx, template, options, jinja, verdicts, written, notes, mode=mode)
+    docs, report = dir_docs(ctx, template, options, jinja, verdicts, written, notes, mode=mode, tokenize=tokenize)
     files.update(docs)
     return RepairPlan(
         model=info,
@@ -353,6 +356,7 @@ def dir_docs(
     notes: list[str],
     *,
     mode: str,
+    tokenize: Optional[str] = None,
 ) -> tuple[dict[str, bytes], Any]:
     """``alignment_report.json`` and ``SERVING.md`` for the dir as it is after this run (``repair``,
     the hooks and ``emit`` all write them from here, so they cannot drift from the engine files), and the
@@ -360,7 +364,10 @@ def dir_docs(
     from .adapters import check_adapter
 
     info = inspect_dir(ctx.model_dir)
-    report = _report(template, ctx.tokenizer, options, ctx.snapshot, jinja, notes)
+    from .check import trained_tokenize
+
+    tokenize = tokenize or trained_tokenize(ctx.model_dir)
+    report = _report(template, ctx.tokenizer, options, ctx.snapshot, jinja, notes, tokenize)
     adapter = check_adapter(ctx.model_dir, ctx.base_model, ctx.tokenizer) if info.is_adapter else None
     notes.extend(f"adapter: {f['text']}" for f in (adapter or {}).get("findings", []))
     present = written | present_engine_files(ctx.model_dir, verdicts)
@@ -414,13 +421,18 @@ def engines_report(verdicts: dict[str, Any], present: set[str]) -> dict[str, Any
     }
 
 
-def _report(template: str, tokenizer: Any, options: TemplateOptions, snap: Any, jinja: Optional[str], notes: list[str]) -> Any:
+def _report(
+    template: str, tokenizer: Any, options: TemplateOptions, snap: Any, jinja: Optional[str], notes: list[str],
+    tokenize: str = "slots",
+) -> Any:
     """The alignment report of the state after the repair (time frozen: a re-run writes the same bytes)."""
     from ..verifier.probe import verify_template
     from ..verifier.report import AlignmentReport
 
     if jinja:
-        return verify_template(template, tokenizer, jinja=jinja, options=options, frozen=REPORT_TIME, prepared=snap.prepared)
+        return verify_template(
+            template, tokenizer, jinja=jinja, options=options, frozen=REPORT_TIME, prepared=snap.prepared, tokenize=tokenize
+        )
     notes.append("no chat template in this dir: engines will refuse chat requests")
     return AlignmentReport(template=template, options=options.to_dict(), engine="hf", lf_version=snap.prepared.lf_version)
 

@@ -109,6 +109,8 @@ def _post_export(state: Any, options: dict[str, Any]) -> None:
         mode = "keep-native"  # trained on the model's own template: keep it, align the stop ids
     engines = parse_engines(options.get(ENGINES_KEY))
     cutoff = resolved.values.get("cutoff_len")
+    # template_ext_tokenize: whole at training (the record) -> the export's reference is whole mode's ids too
+    tokenize = "whole" if (prov.record or {}).get("tokenize") == "whole" and template != "native" else None
     plan = plan_repair(
         export_dir,
         template,
@@ -121,8 +123,11 @@ def _post_export(state: Any, options: dict[str, Any]) -> None:
         serve_max_len=_serve_max_len(options),
         provenance=resolved.describe(),
         sampling=export_sampling(state, options),
+        tokenize=tokenize,
     )
     rec = make_record(template, opts, lf_compat.check_version(), cutoff)
+    if tokenize:
+        rec["tokenize"] = tokenize
     rec["option_sources"] = dict(resolved.sources)
     rec["extra_special_tokens"] = state.extra_tokens_before_fix
     rec["source"] = "export"
@@ -166,6 +171,7 @@ def _push(export_dir: str, repo_id: str, files: list[str], token: Optional[str])
 
 def _record_for_training(state: Any) -> Optional[dict[str, Any]]:
     from .. import compat as lf_compat
+    from ..whole_template import is_whole
 
     data_args = state.data_args
     if data_args is None:
@@ -174,6 +180,14 @@ def _record_for_training(state: Any) -> Optional[dict[str, Any]]:
     rec["extra_special_tokens"] = state.extra_tokens_before_fix
     rec["model_name_or_path"] = state.base_tokenizer_path
     rec["source"] = "train"
+    if is_whole(state.template):  # template_ext_tokenize: whole: check/repair take whole mode's ids as the reference
+        rec["tokenize"] = "whole"
+    if data_args.template == "native":
+        from ...native.options import current
+
+        chosen = current().chat_template
+        if chosen is not None:  # template_ext_chat_template: what native mode rendered instead of the model's own
+            rec["chat_template"] = chosen[0]
     return rec
 
 
@@ -204,6 +218,7 @@ def repair_checkpoint(directory: str, record: dict[str, Any], options: dict[str,
         original_extra_tokens=record.get("extra_special_tokens"),
         base_model=record.get("model_name_or_path"),
         serve_max_len=_serve_max_len(options),
+        tokenize=record.get("tokenize"),
     )
     plan.files[RECORD_NAME] = (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     _backup, txn = apply_plan(plan)

@@ -17,7 +17,8 @@ Patches (each idempotent, each a thin wrapper around LF's own function):
   (``STATE.given_keys``: at export, only those override what training recorded);
 * ``llamafactory.data.get_template_and_fix_tokenizer``: remembers the data arguments, the
   template and the tokenizer's extra special tokens *before* LF's fixing (on transformers 5
-  LF replaces the whole list);
+  LF replaces the whole list); with ``template_ext_tokenize: whole`` it hands LF the template
+  wrapped by ``lf.whole_template.wrap`` (the compiled template tokenized whole);
 * ``llamafactory.data.template``: registers ``template: native`` (``lf_template_ext.lf.native_template``)
   and keeps ``get_ollama_modelfile`` from crashing on dict slots (chatglm3, yuan);
 * ``llamafactory.train.tuner.export_model`` (and the WebUI's bound copy): after LF's export,
@@ -231,12 +232,26 @@ def _wrap_get_template(original: Callable) -> Callable:
             STATE.base_tokenizer_path = getattr(tokenizer, "name_or_path", None)
             STATE.data_args = data_args
         template = original(tokenizer, data_args)
+        template = _maybe_whole(template, tokenizer, data_args)
         STATE.template = template
         return template
 
     get_template_and_fix_tokenizer._lf_template_ext = True  # type: ignore[attr-defined]
     get_template_and_fix_tokenizer.__wrapped__ = original  # type: ignore[attr-defined]
     return get_template_and_fix_tokenizer
+
+
+def _maybe_whole(template: Any, tokenizer: Any, data_args: Any) -> Any:
+    """``template_ext_tokenize: whole``: LF's template, encoding with the compiled template tokenized whole
+    (``lf.whole_template``); native mode already tokenizes whole, so it is left alone."""
+    from ...native.mode import is_native
+    from ...native.whole import tokenize_mode
+
+    if is_native(template) or tokenize_mode() != "whole":
+        return template
+    from .. import whole_template
+
+    return whole_template.wrap(template, tokenizer, data_args)
 
 
 def _patch_data(module: Any) -> None:

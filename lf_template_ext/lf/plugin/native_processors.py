@@ -8,6 +8,10 @@ policy ``expand``, and then runs LF's own loop on those rows, whose
 ``_encode_data_example`` answers from the batch's encodings. LF's loop therefore still drops
 invalid rows, collects the columns and packs.
 
+``template_ext_tokenize: whole`` (``lf.whole_template``) takes the same seam: :func:`whole_batch`
+tokenizes the batch's renderings in one call, and LF's own ``_encode_data_example`` then labels
+each row's whole-tokenized pairs (handed to the template's ``encode_multiturn``).
+
 Module-level functions on purpose: ``datasets`` fingerprints the ``map`` function with dill,
 which pickles closures by value together with everything they reach.
 """
@@ -23,6 +27,7 @@ from ...native.mode import conversation, encoder_for, is_native, sample_name
 from .. import compat
 
 _BATCH_ATTR = "_lf_template_ext_native_batch"
+_WHOLE_ATTR = "_lf_template_ext_whole_batch"
 logger = logging.getLogger("llamafactory.lf_template_ext.native")
 
 
@@ -112,9 +117,46 @@ def _original(self: Any, name: str) -> Any:
     return lf_original(type(self), name)
 
 
+def whole_batch(processor: Any, examples: Mapping[str, list]) -> dict[int, list]:
+    """``template_ext_tokenize: whole``: LF's pairs of every valid row of a batch, keyed by its ``_prompt``'s identity.
+
+    One batched tokenization for the batch (``native.whole``); LF's own loop then labels the
+    pairs (``_encode_data_example`` hands them to ``WholeTemplate.encode_multiturn``).
+    """
+    from .. import whole_template
+
+    template, tokenizer, data_args = processor.template, processor.tokenizer, processor.data_args
+    # LF's own argument (0.9.5+: ``discarding_history_cot = mask_history and not preserve_thinking``)
+    discard: tuple = ()
+    if compat.capabilities().discarding_history_cot:
+        discard = (bool(getattr(data_args, "mask_history", False) and not getattr(template, "preserve_thinking", False)),)
+    datasets = getattr(data_args, "dataset", None)
+    rows, samples, names = [], [], []
+    for i in range(_rows(examples)):
+        prompt, response = examples["_prompt"][i], examples["_response"][i]
+        if not compat.supervised_example_ok(prompt, response):
+            continue
+        if any(k in examples and examples[k][i] for k in ("_images", "_videos", "_audios")):
+            continue  # media: LF's own per-row path (WholeTemplate refuses what it cannot render)
+        messages = list(prompt) + list(response)
+        rows.append(i)
+        names.append(functools.partial(sample_name, i, messages, datasets))
+        samples.append(template.whole_sample(tokenizer, messages, examples["_system"][i], examples["_tools"][i], *discard))
+    pairs = whole_template.WholeTemplate.whole_pairs_batch(template, tokenizer, samples, names)
+    return {id(examples["_prompt"][i]): p for i, p in zip(rows, pairs, strict=True)}
+
+
 def preprocess_dataset(self: Any, examples: Any) -> Any:
     """LF's ``preprocess_dataset``, with native conversations encoded batch-wise beforehand."""
+    from ..whole_template import is_whole
+
     original = _original(self, "preprocess_dataset")
+    if is_whole(self.template):
+        self.__dict__[_WHOLE_ATTR] = whole_batch(self, examples)
+        try:
+            return original(self, examples)
+        finally:
+            self.__dict__.pop(_WHOLE_ATTR, None)
     if not is_native(self.template):
         return original(self, examples)
     expanded, cache = native_batch(self, examples)
@@ -126,7 +168,19 @@ def preprocess_dataset(self: Any, examples: Any) -> Any:
 
 
 def encode_data_example(self: Any, prompt: Any, response: Any, *args: Any, **kwargs: Any) -> Any:
-    """LF's ``_encode_data_example``, answered from the batch's encodings when there is one."""
+    """LF's ``_encode_data_example``, answered from the batch's encodings when there is one.
+
+    Whole mode: LF's own loop runs, with the row's whole-tokenized pairs waiting in the template.
+    """
+    whole = self.__dict__.get(_WHOLE_ATTR)
+    if whole is not None:
+        hit = whole.get(id(prompt))
+        if hit is not None:
+            self.template.__dict__["_lfx_next"] = hit
+        try:
+            return _original(self, "_encode_data_example")(self, prompt, response, *args, **kwargs)
+        finally:
+            self.template.__dict__.pop("_lfx_next", None)
     cache = self.__dict__.get(_BATCH_ATTR)
     if cache is not None:
         hit = cache.get(id(prompt))

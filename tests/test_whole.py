@@ -1,0 +1,217 @@
+"""``template_ext_tokenize: whole`` (issue 14 "Train as served"): LF templates trained on whole-string ids.
+
+In CI: a few templates (Qwen's ChatML with tools, Llama-3 with tools, alpaca's plain text, Qwen3's reasoning
+rules, ChatGLM3's ``efficient_eos``) on the probe corpus plus a corpus of boundary cases
+(``tests/whole_corpus.py``), through LF's real supervised processor, its batch path, the generation prompt
+of LF's chat, and one real ``llamafactory-cli train`` + ``lf-template check``. Every LF template:
+``LF_TEMPLATE_EXT_WHOLE_SWEEP=1`` (the *whole* column of docs/coverage.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from harness import harness_tokenizer
+from whole_corpus import BOUNDARY, check_template, corpus_conversations
+
+from lf_template_ext.lf import compat as lf_compat
+from lf_template_ext.lf import whole_template
+from lf_template_ext.model import messages as msgmap
+from lf_template_ext.model.options import TemplateOptions
+
+VARIANTS = [
+    {"train_on_prompt": False, "mask_history": False},
+    {"train_on_prompt": True, "mask_history": False},
+    {"train_on_prompt": False, "mask_history": True},
+]
+
+
+PLAIN, ON_PROMPT, MASK = VARIANTS
+#: CI's share (the sweep runs every template with every variant): each LF option where it matters most
+CI_CASES = {
+    "qwen": VARIANTS,  # ChatML, tools
+    "llama3": [PLAIN],  # tools (date header), a 128k vocabulary
+    "alpaca": [PLAIN, ON_PROMPT],  # plain text slots, eos inside the answer slot
+    "qwen3": [PLAIN, MASK],  # reasoning: empty thoughts, history thoughts dropped with mask_history
+    "chatglm3": [PLAIN, MASK],  # efficient_eos (LF refuses train_on_prompt with it)
+}
+
+
+@pytest.mark.parametrize("name", sorted(CI_CASES))
+def test_training_ids_are_the_compiled_template_tokenized_whole(name):
+    tok, _ = harness_tokenizer(name)
+    variants = CI_CASES[name]
+    result = check_template(name, tok, data_variants=variants)
+    assert not result["failures"], result["failures"][:5]
+    compilations = len({v["mask_history"] for v in variants})
+    assert result["exact"] == result["cases"] >= compilations * len(BOUNDARY)
+
+
+def _wrapped(name: str, options: TemplateOptions = TemplateOptions()):
+    tok, _ = harness_tokenizer(name)
+    prep = lf_compat.prepare(name, tok, options)
+    return prep, whole_template.wrap(prep.template, prep.tokenizer, SimpleNamespace(template=name, **options.to_dict()))
+
+
+def test_whole_mode_differs_from_slots_where_lf_splits_a_merge():
+    """The point of the mode: a reply starting with newlines is one merged token whole, two pieces in LF's slots."""
+    prep, wrapped = _wrapped("qwen")
+    msgs = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "\n\nHello"}]
+    slots = [i for s, t in lf_compat.encode_training(prep, msgs, None, None) for i in s + t]
+    whole = [i for s, t in wrapped.encode_multiturn(prep.tokenizer, msgs, None, None) for i in s + t]
+    text = prep.tokenizer.apply_chat_template(msgmap.from_lf(msgs)[0], chat_template=wrapped._whole_jinja, tokenize=False)
+    assert whole == prep.tokenizer.encode(text, add_special_tokens=False) != slots
+
+
+def test_the_batch_path_equals_lfs_row_by_row_loop():
+    """LF's ``preprocess_dataset`` (patched: one batched tokenization) gives what LF's own loop gives row by row."""
+    import llamafactory.data.processor.supervised as supervised
+
+    from lf_template_ext.lf.plugin import native_processors
+
+    native_processors.install(supervised)
+    prep, wrapped = _wrapped("qwen")
+    rows = {k: [] for k in ("_prompt", "_response", "_system", "_tools", "_images", "_videos", "_audios")}
+    for conv in corpus_conversations():
+        try:
+            lf = msgmap.to_lf(conv["messages"], conv.get("tools"))
+            lf_compat.encode_training(prep, lf.messages, lf.system, lf.tools)
+        except Exception:
+            continue
+        rows["_prompt"].append(lf.messages[:-1])
+        rows["_response"].append(lf.messages[-1:])
+        rows["_system"].append(lf.system)
+        rows["_tools"].append(lf.tools)
+        for k in ("_images", "_videos", "_audios"):
+            rows[k].append(None)
+    data = SimpleNamespace(cutoff_len=1 << 20, train_on_prompt=False, mask_history=False, dataset="corpus")
+    proc = supervised.SupervisedDatasetProcessor(template=wrapped, tokenizer=prep.tokenizer, processor=None, data_args=data)
+    wrapped.__dict__.pop("_lfx_row_encodes", None)
+    batch = proc.preprocess_dataset(rows)
+    assert len(batch["input_ids"]) == len(rows["_prompt"]) > 30
+    assert "_lfx_row_encodes" not in wrapped.__dict__  # every row answered from the batch's one tokenization
+    for i in range(len(rows["_prompt"])):
+        one = proc._encode_data_example(
+            rows["_prompt"][i], rows["_response"][i], rows["_system"][i], rows["_tools"][i], [], [], []
+        )
+        assert (batch["input_ids"][i], batch["labels"][i]) == one, i
+
+
+@pytest.mark.parametrize("name", ["qwen", "qwen3"])
+def test_chat_prompt_is_the_engines_generation_prompt(name):
+    """LF's chat/API (``encode_oneturn`` with an empty answer) feeds the compiled generation prompt, tokenized alone."""
+    prep, wrapped = _wrapped(name)
+    tok = prep.tokenizer
+    for conv in corpus_conversations():
+        msgs = conv["messages"]
+        if msgs[-1]["role"] != "assistant" or "enable_thinking" in conv:
+            continue
+        try:
+            lf = msgmap.to_lf(msgs, conv.get("tools"), thought_words=tuple(prep.template.thought_words))
+        except Exception:
+            continue
+        blank = lf.messages[:-1] + [{"role": "assistant", "content": ""}]
+        prompt, _ = wrapped.encode_oneturn(tok, blank, lf.system, lf.tools)
+        text = tok.apply_chat_template(
+            msgs[:-1], tools=conv.get("tools"), chat_template=wrapped._whole_jinja, add_generation_prompt=True, tokenize=False
+        )
+        assert prompt == tok.encode(text, add_special_tokens=False), conv["id"]
+        # a pairwise/KTO sample: the same generation prompt with LF's answer after it, tokenized whole and cut
+        p_ids, r_ids = wrapped.encode_oneturn(tok, lf.messages, lf.system, lf.tools)
+        answer = wrapped.whole_pieces(tok, lf.messages, lf.system, lf.tools)[-1][1]
+        assert p_ids + r_ids == tok.encode(text + answer, add_special_tokens=False), conv["id"]
+        assert tok.decode(r_ids).endswith(tok.decode(tok.encode(answer, add_special_tokens=False))[-3:]), conv["id"]
+
+
+def test_a_bad_tokenize_value_names_the_option(monkeypatch):
+    from lf_template_ext.native.options import NativeOptionError
+    from lf_template_ext.native.whole import tokenize_mode
+
+    monkeypatch.setenv("LF_TEMPLATE_EXT_TOKENIZE", "wholes")
+    with pytest.raises(NativeOptionError, match="LF_TEMPLATE_EXT_TOKENIZE.*slots.*whole"):
+        tokenize_mode()
+    monkeypatch.setenv("LF_TEMPLATE_EXT_TOKENIZE", "whole")
+    assert tokenize_mode() == "whole"
+    monkeypatch.delenv("LF_TEMPLATE_EXT_TOKENIZE")
+    assert tokenize_mode() == "slots"
+
+
+@pytest.mark.slow
+def test_train_whole_records_it_and_check_compares_whole_ids(tmp_path):
+    """A real `llamafactory-cli train` with `template_ext_tokenize: whole`: the record says so, and `check`
+    takes whole mode's ids as what training saw (its report says `tokenize: whole`) and exits 0."""
+    from test_hook import _train
+
+    out, proc = _train(tmp_path, template_ext_tokenize="whole")
+    record = json.loads((out / "lf_template_ext.json").read_text())
+    assert record["template"] == "qwen" and record["tokenize"] == "whole"
+    assert json.loads((out / "checkpoint-1" / "lf_template_ext.json").read_text())["tokenize"] == "whole"
+    check = subprocess.run(
+        [sys.executable, "-m", "lf_template_ext.cli.main", "check", str(out), "--json"], capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stdout[-3000:] + check.stderr[-3000:]
+    report = json.loads(check.stdout)
+    assert report["tokenize"] == "whole" and report["summary"]["identical"] > 0, report["summary"]
+    assert json.loads((out / "alignment_report.json").read_text())["tokenize"] == "whole"
+
+
+@pytest.mark.skipif(os.environ.get("LF_TEMPLATE_EXT_WHOLE_SWEEP") != "1", reason="every LF template (15-25 min): LF_TEMPLATE_EXT_WHOLE_SWEEP=1")
+@pytest.mark.parametrize("name", lf_compat.template_names())
+def test_every_template_whole(name):
+    """The *whole* column of docs/coverage.md: re-run, and compare with the committed results."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from whole_sweep import cell, sweep_one, whole_cells
+
+    result = sweep_one(name)
+    assert not result["failures"], result["failures"][:5]
+    assert whole_cells().get(name) == cell(result), "docs/coverage-whole.json is stale: run scripts/whole_sweep.py"
+
+
+# -- template: native with a chosen chat template (template_ext_chat_template) ------------------------------
+
+
+def _native_with(monkeypatch, value: str, tok):
+    from lf_template_ext.lf import native_template
+
+    native_template.register()
+    monkeypatch.setenv("LF_TEMPLATE_EXT_CHAT_TEMPLATE", value)
+    tmod = lf_compat.template_module()
+    fix = getattr(tmod.get_template_and_fix_tokenizer, "__wrapped__", tmod.get_template_and_fix_tokenizer)
+    return fix(tok, lf_compat._data_args("native", TemplateOptions()))
+
+
+def test_native_with_lf_name_trains_a_base_tokenizer_on_the_compiled_template(monkeypatch):
+    """`template: native` + `template_ext_chat_template: lf:qwen` on a tokenizer with no chat template: native mode
+    renders LF's compiled qwen template, so training ids are that rendering tokenized whole."""
+    tok, _ = harness_tokenizer("qwen")
+    tok = lf_compat.copy_tokenizer(tok)
+    tok.chat_template = None
+    template = _native_with(monkeypatch, "lf:qwen", tok)
+    jinja = whole_template.compiled_template("qwen", tok, TemplateOptions())
+    assert tok.chat_template == jinja
+    for conv in corpus_conversations()[:12]:
+        lf = msgmap.to_lf(conv["messages"], conv.get("tools"))
+        ids = [i for s, t in template.encode_multiturn(tok, lf.messages, lf.system, lf.tools) for i in s + t]
+        text = tok.apply_chat_template(conv["messages"], tools=conv.get("tools"), tokenize=False)
+        assert ids == tok.encode(text, add_special_tokens=False), conv["id"]
+
+
+def test_native_with_a_template_file_and_its_errors(monkeypatch, tmp_path):
+    from lf_template_ext.native.mode import NativeModeError
+
+    tok, _ = harness_tokenizer("qwen")
+    tok = lf_compat.copy_tokenizer(tok)
+    path = tmp_path / "mine.jinja"
+    path.write_text("{% for m in messages %}<{{ m.role }}>{{ m.content }}\n{% endfor %}")
+    _native_with(monkeypatch, str(path), tok)
+    assert tok.chat_template == path.read_text()
+    with pytest.raises(NativeModeError, match="LF_TEMPLATE_EXT_CHAT_TEMPLATE: cannot read the chat template file.*missing"):
+        _native_with(monkeypatch, str(tmp_path / "missing.jinja"), tok)
+    with pytest.raises(Exception, match="lf:qwn: no such LF template"):
+        _native_with(monkeypatch, "lf:qwn", tok)
