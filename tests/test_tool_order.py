@@ -295,6 +295,33 @@ def test_canonical_order_is_exact_through_vllm_lmdeploy_and_ollama(tmp_path):
         assert got == want, (engine, probe_id, i, part, text)
 
 
+def test_whole_mode_trains_the_canonical_order_every_engine_serves(tmp_path):
+    """After training with ``tokenize: whole`` the dataset's tools, in whatever order the dataset wrote them,
+    were trained canonically (``lf.whole_template.canonical_tools_text``), and the template repair writes for
+    such a dir (``model.tool_order.tool_order_for("whole")``) is the canonical one: the four tool conversations,
+    tools sent in several client orders, are token-identical through vLLM, LMDeploy's server path and Ollama
+    to whole mode's own training ids (``verifier.reference``, ``tokenize="whole"``)."""
+    import dataclasses
+
+    from lf_template_ext.lf.whole_template import compiled_template
+    from lf_template_ext.model.tool_order import tool_order_for
+
+    assert tool_order_for("whole") == "canonical" and tool_order_for("slots") == "client"
+    p = prepared()
+    assert compiled_template("qwen", p.source_tokenizer, p.options) == compiled(p, "canonical")
+    whole = dataclasses.replace(p, tokenize="whole")
+    rng = random.Random(7)
+    tool_sets = {probe["id"]: client_orders(probe["tools"])[:2] for probe in _probes()}
+    texts = engine_texts("canonical", tmp_path, tool_sets)
+    assert len(texts) == 3 * 4 * 2 * 2
+    for (engine, probe_id, i, part), text in texts.items():
+        probe = next(x for x in _probes() if x["id"] == probe_id)
+        dataset_tools = shuffled(probe["tools"], rng)  # the dataset's own order: any
+        full, prompt = reference_ids(whole, dict(probe, tools=dataset_tools))
+        want = full if part == "full" else prompt
+        assert p.tokenizer.encode(text, add_special_tokens=False) == want, (engine, probe_id, i, part, text)
+
+
 def test_client_order_is_lf_and_which_engines_reorder(tmp_path):
     """Default (``client``): the dataset's order, as LF writes it. Measured on the probe corpus, whose tools
     are written ``type, function`` / ``name, description, parameters``: LMDeploy (function fields

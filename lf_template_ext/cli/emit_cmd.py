@@ -121,7 +121,6 @@ def _context(args: argparse.Namespace, info: Any, snap: Any, tokenizer: Any, res
 def _docs(ctx: Any, resolved: Any, engine: str, written: str) -> dict[str, bytes]:
     """SERVING.md and alignment_report.json of a repaired dir (it has a SERVING.md), regenerated for the dir
     with the file just emitted; nothing for a file written elsewhere or a dir never repaired."""
-    from ..compiler import compile_spec
     from ..modeldir.files import read_chat_template
     from ..workflows import engines
     from ..workflows.repair import SERVING_FILE, dir_docs
@@ -130,7 +129,7 @@ def _docs(ctx: Any, resolved: Any, engine: str, written: str) -> dict[str, bytes
     if os.path.dirname(written) != model_dir or not os.path.isfile(os.path.join(model_dir, SERVING_FILE)):
         return {}
     jinja, _ = read_chat_template(ctx.model_dir)
-    mode = "fix" if jinja == compile_spec(ctx.snapshot.spec, ctx.snapshot.facts) else "keep-native"
+    mode = "fix" if jinja == engines.ENGINES["vllm"].emit(ctx) else "keep-native"  # the template repair writes
     this = {engine} if os.path.basename(written) == engines.ENGINES[engine].filename else set()
     files, _report = dir_docs(
         ctx, resolved.template, resolved.options, jinja, engines.verdicts(ctx), this, [], mode=mode

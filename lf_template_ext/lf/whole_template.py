@@ -20,6 +20,7 @@ The compiled template comes from one function, :func:`compiled_template` (``lf.c
 from __future__ import annotations
 
 import functools
+import json
 from typing import Any, Optional
 
 from llamafactory.data.template import Template
@@ -27,6 +28,7 @@ from llamafactory.data.template import Template
 from ..compiler import compile_spec
 from ..model.options import TemplateOptions
 from ..model.spec import kind_passes_call_words
+from ..model.tool_order import canonical_tools, tool_order_for
 from ..native.render import ChatRenderer, Conversation, openai_tools
 from ..native.whole import WholeEncoder, WholeSample
 from . import compat
@@ -42,7 +44,23 @@ def compiled_template(template: Any, tokenizer: Any, options: TemplateOptions) -
     through here; compile options whole mode needs are switched on here.
     """
     snap = compat.snapshot(template, tokenizer, options)
-    return compile_spec(snap.spec, snap.facts)
+    return compile_spec(snap.spec, snap.facts, tool_order=tool_order_for("whole"))
+
+
+def canonical_tools_text(tools: Any) -> Any:
+    """A sample's tools (LF's ``_tools`` JSON text) in the canonical order the compiled template writes.
+
+    Whole mode trains on the compiled template's text, which writes tool definitions in one fixed order
+    (``model.tool_order``: what every engine's re-serialization comes back to); LF's pieces must be cut
+    from the same text, so LF encodes the canonical definitions too. Text that is not JSON is left to LF.
+    """
+    if not tools or not isinstance(tools, str):
+        return tools
+    try:
+        parsed = json.loads(tools)
+    except ValueError:
+        return tools
+    return json.dumps(canonical_tools(parsed), ensure_ascii=False)
 
 
 class TextRecorder:
@@ -121,6 +139,7 @@ class WholeTemplate(Template):
         return [(_text(p), _text(r)) for p, r in pairs]
 
     def whole_sample(self, tokenizer: Any, messages: list, system: Any, tools: Any, *discard: Any) -> WholeSample:
+        tools = canonical_tools_text(tools)
         return WholeSample(self._conv(messages, system, tools), self.whole_pieces(tokenizer, messages, system, tools, *discard))
 
     def whole_pairs_batch(self, tokenizer: Any, samples: list[WholeSample], names: list[Any]) -> list[list[tuple]]:
@@ -145,6 +164,7 @@ class WholeTemplate(Template):
         the conversation with that answer left empty.
         """
         answer = str(messages[-1].get("content", "")) if messages else ""
+        tools = canonical_tools_text(tools)
         blank = list(messages[:-1]) + [{"role": "assistant", "content": ""}]
         pieces = self.whole_pieces(tokenizer, blank, system, tools)
         prompt = "".join(p + r for p, r in pieces[:-1]) + pieces[-1][0]

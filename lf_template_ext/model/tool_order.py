@@ -50,6 +50,16 @@ TOOL_ORDERS = (CLIENT, CANONICAL)
 NULL_DROPPED = ("description", "parameters")
 
 
+def tool_order_for(tokenize: str) -> str:
+    """The tool order a template is compiled with for a model trained with ``tokenize``.
+
+    Whole-mode training (``template_ext_tokenize: whole``) renders every sample with the compiled
+    template, so it writes tool definitions canonically and every engine's re-ordering is undone at
+    serving; LF's ``slots`` wrote the dataset's order, which the template must then keep.
+    """
+    return CANONICAL if tokenize == "whole" else CLIENT
+
+
 def check_tool_order(value: str) -> str:
     """``value`` if it is a known tool order, else bad input (exit 2) naming the choices."""
     if value not in TOOL_ORDERS:

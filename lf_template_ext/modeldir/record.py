@@ -36,6 +36,13 @@ def read_record(model_dir: str) -> Optional[dict[str, Any]]:
     return data
 
 
+def trained_tokenize(model_dir: str) -> str:
+    """How the dir's training encoded: the record's ``tokenize`` (``whole``: ``template_ext_tokenize: whole``),
+    else LF's own ``slots``. The reference rule follows it (``verifier.reference``)."""
+    value = (read_record(model_dir) or {}).get("tokenize")
+    return "whole" if value == "whole" else "slots"
+
+
 def make_record(template: Optional[str], options: TemplateOptions, lf_version: str, cutoff_len: Optional[int]) -> dict[str, Any]:
     return {
         "lf_version": lf_version,

@@ -17,6 +17,7 @@ from ..model.options import TemplateOptions
 from ..model.stops import missing_ids
 from ..model.tool_order import template_tool_order, tool_order_report
 from ..modeldir.files import engine_stop_ids, inspect_dir, read_chat_template, read_config_template
+from ..modeldir.record import trained_tokenize  # noqa: F401 - check and repair read it here
 
 
 @dataclass
@@ -39,15 +40,6 @@ class CheckResult:
         from ..verifier.report import exit_code
 
         return exit_code(self.report.summary, strict=strict, missing_stop_ids=self.missing_stop_ids)
-
-
-def trained_tokenize(model_dir: str) -> str:
-    """How the dir's training encoded: the record's ``tokenize`` (``whole``: ``template_ext_tokenize: whole``),
-    else LF's own ``slots``. The reference rule follows it (``verifier.reference``)."""
-    from ..modeldir.record import read_record
-
-    value = (read_record(model_dir) or {}).get("tokenize")
-    return "whole" if value == "whole" else "slots"
 
 
 def check_model_dir(

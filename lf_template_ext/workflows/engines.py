@@ -40,6 +40,8 @@ class EmitContext:
     #: a LoRA adapter dir: the base model engines load it onto (None: unknown)
     is_adapter: bool = False
     base_model: Optional[str] = None
+    #: how training encoded (``slots``/``whole``); None: the dir's record (``modeldir.record.trained_tokenize``)
+    tokenize: Optional[str] = None
     #: the dir the file is written to (a Modelfile's FROM is relative to it); None: ``model_dir``
     output_dir: Optional[str] = None
     #: ``{key: "value (source)"}``: where the template and each option came from (report, SERVING.md)
@@ -105,9 +107,13 @@ class Engine:
 
 
 def _emit_jinja(ctx: EmitContext) -> str:
+    """The compiled template; its tool order follows how training encoded (``model.tool_order.tool_order_for``)."""
     from ..compiler import compile_spec
+    from ..model.tool_order import tool_order_for
+    from ..modeldir.record import trained_tokenize
 
-    return compile_spec(ctx.snapshot.spec, ctx.snapshot.facts)
+    tokenize = ctx.tokenize or trained_tokenize(ctx.model_dir)
+    return compile_spec(ctx.snapshot.spec, ctx.snapshot.facts, tool_order=tool_order_for(tokenize))
 
 
 def emit_modelfile(

@@ -31,7 +31,7 @@ from typing import Any, Optional
 
 from ..errors import BadInputError
 from ..model.options import MODES, TemplateOptions
-from ..model.tool_order import CLIENT, template_tool_order, tool_order_report
+from ..model.tool_order import CLIENT, template_tool_order, tool_order_for, tool_order_report
 from ..modeldir.adapter import adapter_base_model
 from ..modeldir.files import (
     CHAT_TEMPLATE_JINJA,
@@ -46,6 +46,7 @@ from ..modeldir.files import (
     read_chat_template,
 )
 from ..modeldir.journal import BackupInfo, Transaction
+from ..modeldir.record import trained_tokenize
 
 #: ``template: native`` (``lf_template_ext.native``): trained with the model's own chat template.
 NATIVE = "native"
@@ -111,8 +112,8 @@ def plan_repair(
     (``{key: "value (source)"}``, ``model.options.Provenanced.describe``) goes into the report and SERVING.md.
     ``sampling`` (``model.generation.Sampling``): the values written into ``generation_config.json`` and a
     Modelfile; by default none, and the report compares LF chat's defaults with what engines will use.
-    ``tokenize``: how training encoded (default: the dir's record, ``workflows.check.trained_tokenize``); the
-    report's reference follows it."""
+    ``tokenize``: how training encoded (default: the dir's record, ``modeldir.record.trained_tokenize``); the
+    report's reference and the template's tool order (``model.tool_order.tool_order_for``) follow it."""
     from ..compiler import compile_spec
     from ..workflows.engines import parse_names
 
@@ -135,9 +136,10 @@ def plan_repair(
     from ..verifier import gate
 
     snap = gate.snapshot(template, tokenizer, options, trained_with=model_dir)  # proven when it must be
+    tokenize = tokenize or trained_tokenize(model_dir)
     notes: list[str] = []
     if mode == "fix":  # the current template is replaced unread (it may be unreadable: not UTF-8)
-        jinja: Optional[str] = compile_spec(snap.spec, snap.facts)
+        jinja: Optional[str] = compile_spec(snap.spec, snap.facts, tool_order=tool_order_for(tokenize))
     else:
         jinja, _where = read_chat_template(model_dir)
         notes.append("keep-native: the model's own chat template is left in place; the report shows how it differs")
@@ -169,7 +171,7 @@ def plan_repair(
         base_model = adapter_base_model(model_dir)
     ctx = EmitContext(
         snap, info.path, info.name, tokenizer, cutoff_len, serve_max_len=serve_max_len, is_adapter=info.is_adapter,
-        base_model=base_model, provenance=provenance, sampling=sampling, generation=gen,
+        base_model=base_model, provenance=provenance, sampling=sampling, generation=gen, tokenize=tokenize,
     )  # fmt: skip
     verdicts = engine_verdicts(ctx)
     written = _engine_files(ctx, info, engines, verdicts, files, notes)
@@ -364,9 +366,7 @@ def dir_docs(
     from .adapters import check_adapter
 
     info = inspect_dir(ctx.model_dir)
-    from .check import trained_tokenize
-
-    tokenize = tokenize or trained_tokenize(ctx.model_dir)
+    tokenize = tokenize or ctx.tokenize or trained_tokenize(ctx.model_dir)
     report = _report(template, ctx.tokenizer, options, ctx.snapshot, jinja, notes, tokenize)
     adapter = check_adapter(ctx.model_dir, ctx.base_model, ctx.tokenizer) if info.is_adapter else None
     notes.extend(f"adapter: {f['text']}" for f in (adapter or {}).get("findings", []))
