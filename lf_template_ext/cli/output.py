@@ -75,3 +75,54 @@ def dump(data: Any) -> str:
 
 def verdict(ok: bool, what: str, out: Optional[TextIO] = None) -> None:
     print(("ALIGNED: " if ok else "MISALIGNED: ") + what, file=out or sys.stdout)
+
+
+def apply_and_tell(args: Any, plan: Any, target: str, serves: str, how: str = "") -> int:
+    """Stage ``plan``; ``--dry-run`` shows it (``--diff``: the diff), else commits it through the journal;
+    then what changed, the backup and the alignment. Every repair path (LF templates, LF's v1 path) ends here."""
+    from ..workflows.repair import stage_plan
+
+    for note in plan.notes:
+        print(f"note: {note}", file=sys.stderr)
+    txn = stage_plan(plan)
+    if args.dry_run:
+        if not txn.changes:
+            print(f"nothing to change: {target} already serves {serves}")
+        elif getattr(args, "diff", False):
+            sys.stdout.write(txn.diff())
+        else:
+            print_dry_run(txn, target)
+        return 0
+    backup = txn.commit()
+    if backup is None:
+        print(f"nothing to change: {target} already serves {serves}")
+    else:
+        print(f"repaired {target} for {serves}{' ' + how if how else ''}:")
+        for c in txn.changes:
+            print(f"  {c.kind:7s} {c.relpath}")
+        print(f"backup: {backup.path}  (undo with: lf-template restore {target})")
+    print("alignment after repair:")
+    print_report(plan.report, verbose=False)
+    return 0
+
+
+def print_dry_run(txn: Any, target: str) -> None:
+    """``--dry-run``: one line per file (``--diff`` shows the diff itself)."""
+    import difflib
+
+    print(f"would change {len(txn.changes)} file(s) in {target}:")
+    for c in txn.changes:
+        if c.before is None or c.after is None:
+            size = len(c.after if c.after is not None else c.before or b"")
+            print(f"  {c.kind:7s} {c.relpath} ({size} bytes)")
+            continue
+        try:
+            a, b = c.before.decode("utf-8").splitlines(), c.after.decode("utf-8").splitlines()
+        except UnicodeDecodeError:
+            print(f"  {c.kind:7s} {c.relpath} (binary, {len(c.before)} -> {len(c.after)} bytes)")
+            continue
+        diff = list(difflib.unified_diff(a, b, lineterm="", n=0))
+        plus = sum(1 for line in diff if line.startswith("+") and not line.startswith("+++"))
+        minus = sum(1 for line in diff if line.startswith("-") and not line.startswith("---"))
+        print(f"  {c.kind:7s} {c.relpath} (+{plus} -{minus} lines)")
+    print("nothing written (--diff shows the changes; run without --dry-run to apply them, with a backup)")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
 
 from .common import add_generation_option, add_serve_options, add_template_options, resolve_template, sampling_from_args
 
@@ -120,8 +119,7 @@ def _report_recovered(recovered: list) -> None:
 
 def _run_dir(args: argparse.Namespace, target: str, resolved) -> int:
     from ..modeldir.journal import recover_runs
-    from ..workflows.repair import plan_repair, stage_plan
-    from .output import print_report
+    from ..workflows.repair import plan_repair
 
     record = resolved.provenance.record or {}
     mode = args.mode or "fix"
@@ -142,50 +140,9 @@ def _run_dir(args: argparse.Namespace, target: str, resolved) -> int:
         provenance=resolved.described,
         sampling=sampling_from_args(args),
     )
-    for note in plan.notes:
-        print(f"note: {note}", file=sys.stderr)
-    txn = stage_plan(plan)
-    if args.dry_run:
-        if not txn.changes:
-            print(f"nothing to change: {target} already serves LF template {resolved.template!r}")
-        elif getattr(args, "diff", False):
-            sys.stdout.write(txn.diff())
-        else:
-            _print_summary(txn, target)
-        return 0
-    backup = txn.commit()
-    if backup is None:
-        print(f"nothing to change: {target} already serves LF template {resolved.template!r}")
-    else:
-        print(f"repaired {target} for LF template {resolved.template!r} ({plan.mode}):")
-        for c in txn.changes:
-            print(f"  {c.kind:7s} {c.relpath}")
-        print(f"backup: {backup.path}  (undo with: lf-template restore {target})")
-    print("alignment after repair:")
-    print_report(plan.report, verbose=False)
-    return 0
+    from .output import apply_and_tell
 
-
-def _print_summary(txn: Any, target: str) -> None:
-    """``--dry-run``: one line per file (``--diff`` shows the diff itself)."""
-    import difflib
-
-    print(f"would change {len(txn.changes)} file(s) in {target}:")
-    for c in txn.changes:
-        if c.before is None or c.after is None:
-            size = len(c.after if c.after is not None else c.before or b"")
-            print(f"  {c.kind:7s} {c.relpath} ({size} bytes)")
-            continue
-        try:
-            a, b = c.before.decode("utf-8").splitlines(), c.after.decode("utf-8").splitlines()
-        except UnicodeDecodeError:
-            print(f"  {c.kind:7s} {c.relpath} (binary, {len(c.before)} -> {len(c.after)} bytes)")
-            continue
-        diff = list(difflib.unified_diff(a, b, lineterm="", n=0))
-        plus = sum(1 for line in diff if line.startswith("+") and not line.startswith("+++"))
-        minus = sum(1 for line in diff if line.startswith("-") and not line.startswith("---"))
-        print(f"  {c.kind:7s} {c.relpath} (+{plus} -{minus} lines)")
-    print("nothing written (--diff shows the changes; run without --dry-run to apply them, with a backup)")
+    return apply_and_tell(args, plan, target, f"LF template {resolved.template!r}", f"({plan.mode})")
 
 
 def _run_gguf(args: argparse.Namespace) -> int:

@@ -77,9 +77,8 @@ def run_repair(args: argparse.Namespace, recorded: str) -> int:
     from ..modeldir.journal import recover_runs
     from ..modeldir.lock import dir_lock
     from ..modeldir.write_errors import check_writable
-    from ..workflows.repair import stage_plan
     from ..workflows.v1 import plan_v1_repair
-    from .output import print_report
+    from .output import apply_and_tell
 
     template = template_for(args, recorded)
     engines = tuple(args.engines or ("vllm",))
@@ -91,27 +90,4 @@ def run_repair(args: argparse.Namespace, recorded: str) -> int:
             for r in recover_runs(target):
                 print(f"rolled back an interrupted earlier run ({r.stamp})", file=sys.stderr)
         plan = plan_v1_repair(target, template, engines=engines, trust_remote_code=args.trust_remote_code)
-        for note in plan.notes:
-            print(f"note: {note}", file=sys.stderr)
-        txn = stage_plan(plan)
-        if args.dry_run:
-            if not txn.changes:
-                print(f"nothing to change: {target} already serves LF v1 renderer {template!r}")
-            elif getattr(args, "diff", False):
-                sys.stdout.write(txn.diff())
-            else:
-                print(f"would change {len(txn.changes)} file(s) in {target}:")
-                for c in txn.changes:
-                    print(f"  {c.kind:7s} {c.relpath}")
-            return 0
-        backup = txn.commit()
-    if backup is None:
-        print(f"nothing to change: {target} already serves LF v1 renderer {template!r}")
-    else:
-        print(f"repaired {target} for LF v1 renderer {template!r}:")
-        for c in txn.changes:
-            print(f"  {c.kind:7s} {c.relpath}")
-        print(f"backup: {backup.path}  (undo with: lf-template restore {target})")
-    print("alignment after repair:")
-    print_report(plan.report, verbose=False)
-    return 0
+        return apply_and_tell(args, plan, target, f"LF v1 renderer {template!r}")
