@@ -159,6 +159,23 @@ def test_train_whole_records_it_and_check_compares_whole_ids(tmp_path):
     report = json.loads(check.stdout)
     assert report["tokenize"] == "whole" and report["summary"]["identical"] > 0, report["summary"]
     assert json.loads((out / "alignment_report.json").read_text())["tokenize"] == "whole"
+    assert "macro lf_cjson(" in (out / "chat_template.jinja").read_text()  # tools in the canonical order
+
+    # Ollama's own template execution (render/ollama_render) of the Modelfile written for this dir, tokenized as
+    # Ollama does: whole mode's ids on every probe Ollama can take, not boundary-only. The one difference is the
+    # declared limitation of Ollama's format: LF replaces `{{idx}}` in a message, a Go template cannot.
+    cli = [sys.executable, "-m", "lf_template_ext.cli.main"]
+    emit = subprocess.run(cli + ["emit", str(out), "--engine", "ollama"], capture_output=True, text=True)
+    assert emit.returncode == 0, emit.stderr[-2000:]
+    assert "tool definitions were trained in that same sorted order" in (out / "SERVING.md").read_text()
+    ollama = subprocess.run(
+        cli + ["check", str(out), "--engine", "ollama", "--artifact", str(out / "Modelfile"), "--json"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    report = json.loads(ollama.stdout)
+    assert report["summary"]["boundary_only"] == 0 and report["summary"]["identical"] >= 13, report["summary"]
+    differs = [c for c in report["cases"] if c["status"] != "identical"]
+    assert [c["first_diff"]["actual_tokens"][1] for c in differs] == ["idx"], differs
 
 
 @pytest.mark.skipif(os.environ.get("LF_TEMPLATE_EXT_WHOLE_SWEEP") != "1", reason="every LF template (15-25 min): LF_TEMPLATE_EXT_WHOLE_SWEEP=1")

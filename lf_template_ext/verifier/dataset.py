@@ -710,6 +710,7 @@ def build(
     from ..lf import compat as lf_compat
     from ..model.stops import missing_ids
     from ..modeldir.files import engine_stop_ids, read_chat_template
+    from ..modeldir.record import trained_tokenize
     from ..modeldir.tokenizer import load_tokenizer
     from ..render.hf import HFEngine
 
@@ -730,6 +731,9 @@ def build(
         frozen = None  # native training renders with the live date too (Llama-3.x date_string)
     else:
         prepared = lf_compat.snapshot(template, tokenizer, options, trained_with=model_dir).prepared
+        tokenize = trained_tokenize(model_dir)  # whole mode's ids are what a `tokenize: whole` run trained on
+        if tokenize != getattr(prepared, "tokenize", "slots"):
+            prepared = dataclasses.replace(prepared, tokenize=tokenize)
         reference = LFReference(prepared, chat_template_kwargs)
         stop_ids = lf_compat.stop_token_ids(prepared)
         kwargs = {}

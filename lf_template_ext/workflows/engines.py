@@ -229,16 +229,23 @@ def _lmdeploy_expressible(ctx: EmitContext) -> Verdict:
 
 
 def _ollama_expressible(ctx: EmitContext) -> Verdict:
-    return Verdict(
-        True,
-        caveats=(
-            "tools: Ollama hands tool definitions and call arguments to the TEMPLATE as Go structs and maps, so "
-            "their JSON comes out in struct / sorted key order where training wrote the dataset's order: a tool "
-            "prompt can differ from training in key order only (docs/engines-ollama.md, `normalised-JSON`)",
-        )
-        if ctx.snapshot.spec.tools_format is not None
-        else (),
-    )
+    """Ollama re-serializes tool JSON from Go structs and maps (sorted keys): tool definitions match training
+    only when training wrote them canonically (``tokenize: whole``); call arguments always keep the dataset's order
+    in training, so they are a caveat either way."""
+    from ..model.tool_order import CANONICAL, tool_order_for
+    from ..modeldir.record import trained_tokenize
+
+    if ctx.snapshot.spec.tools_format is None:
+        return Verdict(True)
+    if tool_order_for(ctx.tokenize or trained_tokenize(ctx.model_dir)) == CANONICAL:
+        what = ("tool-call arguments: Ollama hands them to the TEMPLATE as a Go map, so they come out in sorted key "
+                "order where training wrote the dataset's (tool definitions were trained in that same sorted order: "
+                "exact)")  # fmt: skip
+    else:
+        what = ("tools: Ollama hands tool definitions and call arguments to the TEMPLATE as Go structs and maps, so "
+                "their JSON comes out in struct / sorted key order where training wrote the dataset's order: a tool "
+                "prompt can differ from training in key order only (docs/engines-ollama.md, `normalised-JSON`)")  # fmt: skip
+    return Verdict(True, caveats=(what,))
 
 
 def lmdeploy_name_warning(model_dir_name: str) -> Optional[str]:
