@@ -42,8 +42,8 @@ import dataclasses
 import datetime as _dt
 import json
 import os
-import re
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Optional
@@ -546,12 +546,13 @@ def counts(rows: list[Row]) -> dict[str, int]:
 
 
 def _coverage_cells() -> dict[str, dict[str, str]]:
+    """docs/coverage.md's cells per template, read by the table's header (``scripts/engines_table.read_table``)."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    from engines_table import read_table
+
     cols = ("plain", "system", "gen_prompt", "tools", "reasoning", "adversarial", "multimodal")
-    out = {}
-    for line in COVERAGE.read_text(encoding="utf-8").splitlines():
-        m = re.match(r"^\| (\S+) \| (\w+) \| (\S+) \| (.+) \|$", line)
-        if m and m.group(1) not in ("template", "---"):
-            out[m.group(1)] = dict(zip(cols, (c.strip() for c in m.group(4).split(" | "))))
+    out = {name: {c: cells[c] for c in cols} for name, cells in read_table(COVERAGE, "template").items()}
+    assert len(out) == len(lf_compat.template_names()), f"{COVERAGE}: {len(out)} template rows"
     return out
 
 

@@ -47,12 +47,13 @@ COVERAGE_COLUMNS = ("plain", "system", "gen_prompt", "tools", "reasoning", "adve
 
 
 def _coverage() -> dict[str, dict[str, str]]:
-    """The Jinja compiler's verdict per template and column (boundary-only is allowed where it is)."""
-    rows = {}
-    for line in COVERAGE.read_text(encoding="utf-8").splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 3 + len(COVERAGE_COLUMNS) and cells[0] not in ("template", "---"):
-            rows[cells[0]] = dict(zip(COVERAGE_COLUMNS, cells[3:]))
+    """The Jinja compiler's verdict per template and column (boundary-only is allowed where it is), read by the
+    table's header (``scripts/engines_table.read_table``: a column added to docs/coverage.md cannot shift them)."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    from engines_table import read_table
+
+    rows = {name: {c: cells[c] for c in COVERAGE_COLUMNS} for name, cells in read_table(COVERAGE, "template").items()}
+    assert len(rows) == len(NAMES), f"{COVERAGE}: {len(rows)} template rows, LF has {len(NAMES)}"
     return rows
 
 
