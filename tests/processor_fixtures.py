@@ -1,0 +1,133 @@
+"""Real HF processors for the multimodal families issue 12 verifies end to end, without weights.
+
+A processor needs two halves: the processor-side files (``preprocessor_config.json``,
+``processor_config.json``, ``video_preprocessor_config.json``, ``chat_template.json``/``.jinja``,
+sometimes a tiny ``config.json`` for ``model_type``), which are small and shipped in
+``tests/fixtures/processors/<folder>/``, and the tokenizer, which is big and not shipped: it is the
+tokenizer fixture of the same vocabulary from ``../shared/fixtures/models`` (``tests/fixtures_locate.py``).
+:func:`processor_dir` assembles both into one directory at test time, the way the real model repo lays them
+out: the tokenizer's ``tokenizer_config.json`` gets the processor's chat template (the real VL repos carry the
+same template in both files) and the special tokens the processor expands, where the borrowed text
+tokenizer lacks them (``Family.added_tokens``, marked reconstructed in ``tests/fixtures/processors/MANIFEST.md``).
+
+Why borrowed tokenizers are enough: the VL models reuse their text model's vocabulary (Qwen2-VL/2.5-VL and
+Qwen2-Audio: Qwen2's 151,643 BPE tokens plus the same added tokens; Qwen3-VL: Qwen3's), so ids are the real
+model's ids. MANIFEST.md says per family what was checked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from fixtures_locate import locate
+
+PROCESSORS = Path(__file__).resolve().parent / "fixtures" / "processors"
+
+#: fixture names (the Hub repo, ``/`` -> ``--``, as the tokenizer fixtures are named)
+QWEN2_5_VL = "Qwen--Qwen2.5-VL-7B-Instruct"
+
+#: files of the tokenizer fixture that go into the assembled directory (chat templates and config.json of the
+#: text model do not: the processor brings its own)
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
+                    "vocab.json", "merges.txt", "added_tokens.json")
+
+
+@dataclass(frozen=True)
+class Family:
+    """One multimodal fixture: what LF calls it, whose tokenizer it borrows, what it must load as.
+
+    ``image_token``/``video_token``/``audio_token``: the placeholder the chat template emits once per part and
+    the processor expands (``None``: the family takes no such media). ``added_tokens``: special tokens the
+    real model's tokenizer has and the borrowed fixture lacks, added at assembly (reconstructed).
+    ``tokenizer_config``: further keys of the real model's tokenizer_config.json the processor reads.
+    """
+
+    name: str
+    lf_template: str
+    tokenizer: str
+    processor_class: str
+    image_token: Optional[str] = None
+    video_token: Optional[str] = None
+    audio_token: Optional[str] = None
+    added_tokens: tuple[str, ...] = ()
+    tokenizer_config: dict[str, Any] = field(default_factory=dict)
+    trust_remote_code: bool = False
+
+
+FAMILIES: dict[str, Family] = {
+    QWEN2_5_VL: Family(
+        QWEN2_5_VL,
+        lf_template="qwen2_vl",
+        tokenizer="Qwen--Qwen2.5-1.5B-Instruct",
+        processor_class="Qwen2_5_VLProcessor",
+        image_token="<|image_pad|>",
+        video_token="<|video_pad|>",
+    ),
+}
+
+
+def chat_template(name: str) -> Optional[str]:
+    """The processor's chat template as shipped (``chat_template.jinja`` or ``chat_template.json``), or None."""
+    folder = PROCESSORS / name
+    if (folder / "chat_template.jinja").is_file():
+        return (folder / "chat_template.jinja").read_text(encoding="utf-8")
+    if (folder / "chat_template.json").is_file():
+        return json.loads((folder / "chat_template.json").read_text(encoding="utf-8"))["chat_template"]
+    return None
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.symlink(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def processor_dir(name: str, dest: Path) -> Path:
+    """Assemble fixture ``name`` into ``dest`` (created; files already there are replaced) and return it.
+
+    Tokenizer files are symlinked from the tokenizer fixture (copied where symlinks fail); the processor files
+    are copied; ``tokenizer_config.json`` is written: the fixture's, with the processor's chat template, the
+    family's ``added_tokens`` and ``tokenizer_config`` keys, as the real repo's file has them.
+    """
+    family = FAMILIES[name]
+    src_tok = locate() / family.tokenizer
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in _TOKENIZER_FILES:
+        if (src_tok / f).is_file() and f != "tokenizer_config.json":
+            if (dest / f).exists() or (dest / f).is_symlink():
+                (dest / f).unlink()
+            _link_or_copy(src_tok / f, dest / f)
+    for f in sorted((PROCESSORS / name).iterdir()):
+        if f.is_file():
+            shutil.copyfile(f, dest / f.name)
+    config = json.loads((src_tok / "tokenizer_config.json").read_text(encoding="utf-8"))
+    template = chat_template(name)
+    if template is not None:
+        config["chat_template"] = template
+    if family.added_tokens:
+        have = {v["content"] for v in config.get("added_tokens_decoder", {}).values()}
+        extra = list(config.get("extra_special_tokens") or config.get("additional_special_tokens") or [])
+        for tok in family.added_tokens:
+            if tok not in have and tok not in extra:
+                extra.append(tok)
+        config["extra_special_tokens"] = extra
+        config.pop("additional_special_tokens", None)
+    config.update(family.tokenizer_config)
+    (dest / "tokenizer_config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return dest
+
+
+def load_processor(name: str, dest: Path) -> Any:
+    """``AutoProcessor`` of fixture ``name``, assembled in ``dest``, loaded offline (``local_files_only``)."""
+    from transformers import AutoProcessor
+
+    family = FAMILIES[name]
+    path = processor_dir(name, dest)
+    return AutoProcessor.from_pretrained(str(path), local_files_only=True, trust_remote_code=family.trust_remote_code)

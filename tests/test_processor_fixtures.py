@@ -1,0 +1,66 @@
+"""Each processor fixture loads offline as its real processor class and expands one generated medium.
+
+The expected placeholder counts are worked out here from each model's own arithmetic (comments), not read
+back from the processor, so a wrong config (patch size, pixel bounds, tokens per image) fails the test. The
+media are generated (PIL image, numpy video frames / audio samples), never downloaded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+from processor_fixtures import FAMILIES, QWEN2_5_VL, chat_template, load_processor
+
+
+def _image(w: int, h: int) -> Image.Image:
+    """A non-uniform RGB image (a gradient), so nothing can special-case a blank one."""
+    x = np.linspace(0, 255, w, dtype=np.float32)[None, :, None]
+    y = np.linspace(0, 255, h, dtype=np.float32)[:, None, None]
+    return Image.fromarray(np.concatenate([x + 0 * y, y + 0 * x, (x + y) / 2], axis=2).astype(np.uint8), "RGB")
+
+
+def _video(frames: int, w: int, h: int) -> np.ndarray:
+    return np.stack([np.asarray(_image(w, h)) // (i + 1) for i in range(frames)])
+
+
+#: name -> [(kind, medium, expected number of placeholder tokens after expansion)]
+CASES = {
+    # Qwen2-VL arithmetic: smart_resize rounds each side to a multiple of 28 (patch 14 x merge 2):
+    # 100x80 -> 112x84 -> 8x6 patches -> 48/4 = 12 tokens; video 4 frames 56x56 -> t=4/2=2, 4x4 -> 2*16/4 = 8.
+    QWEN2_5_VL: [("image", _image(100, 80), 12), ("video", _video(4, 56, 56), 8)],
+}
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory):
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            cache[name] = load_processor(name, tmp_path_factory.mktemp(name.replace("--", "_")))
+        return cache[name]
+
+    return get
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_fixture_loads_and_expands(name, loaded):
+    family = FAMILIES[name]
+    processor = loaded(name)
+    assert type(processor).__name__ == family.processor_class
+    tok = processor.tokenizer
+    assert processor.chat_template == chat_template(name), "the processor must read the shipped chat template"
+    for kind, medium, expected in CASES[name]:
+        placeholder = {"image": family.image_token, "video": family.video_token, "audio": family.audio_token}[kind]
+        token_id = tok.convert_tokens_to_ids(placeholder)
+        assert tok.convert_ids_to_tokens(tok.encode(placeholder, add_special_tokens=False)) == [placeholder]
+        messages = [{"role": "user", "content": [{"type": kind}, {"type": "text", "text": "What is this?"}]}]
+        text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        assert text.count(placeholder) == 1, text
+        out = processor(text=[text], **{kind + "s": [medium]})
+        assert out["input_ids"][0].count(token_id) == expected, (kind, out["input_ids"][0].count(token_id))
+
+
+def test_every_family_has_cases():
+    assert set(CASES) == set(FAMILIES)
