@@ -30,6 +30,8 @@ PROCESSORS = Path(__file__).resolve().parent / "fixtures" / "processors"
 
 #: fixture names (the Hub repo, ``/`` -> ``--``, as the tokenizer fixtures are named)
 QWEN2_5_VL = "Qwen--Qwen2.5-VL-7B-Instruct"
+QWEN2_VL = "Qwen--Qwen2-VL-7B-Instruct"
+GEMMA3 = "google--gemma-3-4b-it"
 
 #: files of the tokenizer fixture that go into the assembled directory (chat templates and config.json of the
 #: text model do not: the processor brings its own)
@@ -42,7 +44,9 @@ class Family:
     """One multimodal fixture: what LF calls it, whose tokenizer it borrows, what it must load as.
 
     ``image_token``/``video_token``/``audio_token``: the placeholder the chat template emits once per part and
-    the processor expands (``None``: the family takes no such media). ``added_tokens``: special tokens the
+    the processor expands (``None``: the family takes no such media); ``expanded``: placeholder -> the token
+    repeated in the expansion where it is another one (Gemma-3: ``<start_of_image>`` -> ``<image_soft_token>``).
+    ``added_tokens``: special tokens the
     real model's tokenizer has and the borrowed fixture lacks, added at assembly (reconstructed).
     ``tokenizer_config``: further keys of the real model's tokenizer_config.json the processor reads.
     """
@@ -54,6 +58,7 @@ class Family:
     image_token: Optional[str] = None
     video_token: Optional[str] = None
     audio_token: Optional[str] = None
+    expanded: dict[str, str] = field(default_factory=dict)
     added_tokens: tuple[str, ...] = ()
     tokenizer_config: dict[str, Any] = field(default_factory=dict)
     trust_remote_code: bool = False
@@ -68,17 +73,36 @@ FAMILIES: dict[str, Family] = {
         image_token="<|image_pad|>",
         video_token="<|video_pad|>",
     ),
+    QWEN2_VL: Family(
+        QWEN2_VL,
+        lf_template="qwen2_vl",
+        tokenizer="Qwen--Qwen2.5-1.5B-Instruct",
+        processor_class="Qwen2VLProcessor",
+        image_token="<|image_pad|>",
+        video_token="<|video_pad|>",
+    ),
+    GEMMA3: Family(
+        GEMMA3,
+        lf_template="gemma3",
+        tokenizer="google--gemma-3-1b-it",
+        processor_class="Gemma3Processor",
+        image_token="<start_of_image>",
+        expanded={"<start_of_image>": "<image_soft_token>"},
+    ),
 }
 
 
 def chat_template(name: str) -> Optional[str]:
-    """The processor's chat template as shipped (``chat_template.jinja`` or ``chat_template.json``), or None."""
+    """The processor's chat template: as shipped (``chat_template.jinja`` or ``chat_template.json``), else the
+    tokenizer fixture's (families whose template is the text model's own, e.g. Gemma-3: not redistributed
+    here, written into the assembled directory as ``chat_template.jinja``), else None."""
     folder = PROCESSORS / name
     if (folder / "chat_template.jinja").is_file():
         return (folder / "chat_template.jinja").read_text(encoding="utf-8")
     if (folder / "chat_template.json").is_file():
         return json.loads((folder / "chat_template.json").read_text(encoding="utf-8"))["chat_template"]
-    return None
+    config = json.loads((locate() / FAMILIES[name].tokenizer / "tokenizer_config.json").read_text(encoding="utf-8"))
+    return config.get("chat_template")
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -111,6 +135,9 @@ def processor_dir(name: str, dest: Path) -> Path:
     template = chat_template(name)
     if template is not None:
         config["chat_template"] = template
+        shipped = PROCESSORS / name
+        if not (shipped / "chat_template.jinja").is_file() and not (shipped / "chat_template.json").is_file():
+            (dest / "chat_template.jinja").write_text(template, encoding="utf-8")
     if family.added_tokens:
         have = {v["content"] for v in config.get("added_tokens_decoder", {}).values()}
         extra = list(config.get("extra_special_tokens") or config.get("additional_special_tokens") or [])

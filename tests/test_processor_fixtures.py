@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
-from processor_fixtures import FAMILIES, QWEN2_5_VL, chat_template, load_processor
+from processor_fixtures import FAMILIES, GEMMA3, QWEN2_5_VL, QWEN2_VL, chat_template, load_processor
 
 
 def _image(w: int, h: int) -> Image.Image:
@@ -29,6 +29,9 @@ CASES = {
     # Qwen2-VL arithmetic: smart_resize rounds each side to a multiple of 28 (patch 14 x merge 2):
     # 100x80 -> 112x84 -> 8x6 patches -> 48/4 = 12 tokens; video 4 frames 56x56 -> t=4/2=2, 4x4 -> 2*16/4 = 8.
     QWEN2_5_VL: [("image", _image(100, 80), 12), ("video", _video(4, 56, 56), 8)],
+    QWEN2_VL: [("image", _image(100, 80), 12), ("video", _video(4, 56, 56), 8)],
+    # Gemma-3: every image is resized to 896x896 and becomes image_seq_length = 256 soft tokens (no pan & scan).
+    GEMMA3: [("image", _image(100, 80), 256)],
 }
 
 
@@ -53,8 +56,10 @@ def test_fixture_loads_and_expands(name, loaded):
     assert processor.chat_template == chat_template(name), "the processor must read the shipped chat template"
     for kind, medium, expected in CASES[name]:
         placeholder = {"image": family.image_token, "video": family.video_token, "audio": family.audio_token}[kind]
-        token_id = tok.convert_tokens_to_ids(placeholder)
-        assert tok.convert_ids_to_tokens(tok.encode(placeholder, add_special_tokens=False)) == [placeholder]
+        pad = family.expanded.get(placeholder, placeholder)
+        for special in (placeholder, pad):  # one id each, as in the real tokenizer, never split into text pieces
+            assert tok.convert_ids_to_tokens(tok.encode(special, add_special_tokens=False)) == [special]
+        token_id = tok.convert_tokens_to_ids(pad)
         messages = [{"role": "user", "content": [{"type": kind}, {"type": "text", "text": "What is this?"}]}]
         text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         assert text.count(placeholder) == 1, text
