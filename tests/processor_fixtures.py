@@ -32,6 +32,7 @@ PROCESSORS = Path(__file__).resolve().parent / "fixtures" / "processors"
 QWEN2_5_VL = "Qwen--Qwen2.5-VL-7B-Instruct"
 QWEN2_VL = "Qwen--Qwen2-VL-7B-Instruct"
 GEMMA3 = "google--gemma-3-4b-it"
+LLAVA_NEXT = "llava-hf--llava-v1.6-mistral-7b-hf"
 
 #: files of the tokenizer fixture that go into the assembled directory (chat templates and config.json of the
 #: text model do not: the processor brings its own)
@@ -46,6 +47,7 @@ class Family:
     ``image_token``/``video_token``/``audio_token``: the placeholder the chat template emits once per part and
     the processor expands (``None``: the family takes no such media); ``expanded``: placeholder -> the token
     repeated in the expansion where it is another one (Gemma-3: ``<start_of_image>`` -> ``<image_soft_token>``).
+    ``ids``: the real model's id of each media token (checked: a borrowed tokenizer must give the same ids).
     ``added_tokens``: special tokens the
     real model's tokenizer has and the borrowed fixture lacks, added at assembly (reconstructed).
     ``tokenizer_config``: further keys of the real model's tokenizer_config.json the processor reads.
@@ -59,6 +61,7 @@ class Family:
     video_token: Optional[str] = None
     audio_token: Optional[str] = None
     expanded: dict[str, str] = field(default_factory=dict)
+    ids: dict[str, int] = field(default_factory=dict)
     added_tokens: tuple[str, ...] = ()
     tokenizer_config: dict[str, Any] = field(default_factory=dict)
     trust_remote_code: bool = False
@@ -72,6 +75,7 @@ FAMILIES: dict[str, Family] = {
         processor_class="Qwen2_5_VLProcessor",
         image_token="<|image_pad|>",
         video_token="<|video_pad|>",
+        ids={"<|vision_start|>": 151652, "<|vision_end|>": 151653, "<|image_pad|>": 151655, "<|video_pad|>": 151656},
     ),
     QWEN2_VL: Family(
         QWEN2_VL,
@@ -80,6 +84,7 @@ FAMILIES: dict[str, Family] = {
         processor_class="Qwen2VLProcessor",
         image_token="<|image_pad|>",
         video_token="<|video_pad|>",
+        ids={"<|vision_start|>": 151652, "<|vision_end|>": 151653, "<|image_pad|>": 151655, "<|video_pad|>": 151656},
     ),
     GEMMA3: Family(
         GEMMA3,
@@ -88,6 +93,15 @@ FAMILIES: dict[str, Family] = {
         processor_class="Gemma3Processor",
         image_token="<start_of_image>",
         expanded={"<start_of_image>": "<image_soft_token>"},
+        ids={"<start_of_image>": 255999, "<end_of_image>": 256000, "<image_soft_token>": 262144},
+    ),
+    LLAVA_NEXT: Family(
+        LLAVA_NEXT,
+        lf_template="llava_next_mistral",
+        tokenizer="mistralai--Mistral-7B-Instruct-v0.2",
+        processor_class="LlavaNextProcessor",
+        image_token="<image>",
+        ids={"<image>": 32000, "<pad>": 32001},
     ),
 }
 
@@ -116,8 +130,9 @@ def processor_dir(name: str, dest: Path) -> Path:
     """Assemble fixture ``name`` into ``dest`` (created; files already there are replaced) and return it.
 
     Tokenizer files are symlinked from the tokenizer fixture (copied where symlinks fail); the processor files
-    are copied; ``tokenizer_config.json`` is written: the fixture's, with the processor's chat template, the
-    family's ``added_tokens`` and ``tokenizer_config`` keys, as the real repo's file has them.
+    are copied; ``tokenizer_config.json`` is written: the shipped one (the model's own, where its added tokens
+    differ from the text tokenizer's) or else the fixture's, with the processor's chat template, the family's
+    ``added_tokens`` and ``tokenizer_config`` keys, as the real repo's file has them.
     """
     family = FAMILIES[name]
     src_tok = locate() / family.tokenizer
@@ -129,9 +144,14 @@ def processor_dir(name: str, dest: Path) -> Path:
                 (dest / f).unlink()
             _link_or_copy(src_tok / f, dest / f)
     for f in sorted((PROCESSORS / name).iterdir()):
-        if f.is_file():
+        if f.is_file() and f.name != "tokenizer_config.json":
             shutil.copyfile(f, dest / f.name)
-    config = json.loads((src_tok / "tokenizer_config.json").read_text(encoding="utf-8"))
+    # the base: the model's own tokenizer_config.json where it is shipped (a family whose text tokenizer's
+    # config differs, e.g. LLaVA's <image>/<pad> added tokens), else the tokenizer fixture's
+    base = PROCESSORS / name / "tokenizer_config.json"
+    if not base.is_file():
+        base = src_tok / "tokenizer_config.json"
+    config = json.loads(base.read_text(encoding="utf-8"))
     template = chat_template(name)
     if template is not None:
         config["chat_template"] = template

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
-from processor_fixtures import FAMILIES, GEMMA3, QWEN2_5_VL, QWEN2_VL, chat_template, load_processor
+from processor_fixtures import FAMILIES, GEMMA3, LLAVA_NEXT, QWEN2_5_VL, QWEN2_VL, chat_template, load_processor
 
 
 def _image(w: int, h: int) -> Image.Image:
@@ -32,6 +32,10 @@ CASES = {
     QWEN2_VL: [("image", _image(100, 80), 12), ("video", _video(4, 56, 56), 8)],
     # Gemma-3: every image is resized to 896x896 and becomes image_seq_length = 256 soft tokens (no pan & scan).
     GEMMA3: [("image", _image(100, 80), 256)],
+    # LLaVA-NeXT anyres: 100x80 picks the 336x672 (h x w) pinpoint (least waste); base 24x24 = 576 (+1 CLS, -1
+    # for "default" selection); the 24x48 grid unpadded to the image's 1.25 aspect: width 100*24/80 = 30 -> 24x30
+    # = 720, plus 24 newline tokens: 576 + 720 + 24 = 1320.
+    LLAVA_NEXT: [("image", _image(100, 80), 1320)],
 }
 
 
@@ -54,6 +58,7 @@ def test_fixture_loads_and_expands(name, loaded):
     assert type(processor).__name__ == family.processor_class
     tok = processor.tokenizer
     assert processor.chat_template == chat_template(name), "the processor must read the shipped chat template"
+    assert {t: tok.convert_tokens_to_ids(t) for t in family.ids} == family.ids, "media token ids differ from the model's"
     for kind, medium, expected in CASES[name]:
         placeholder = {"image": family.image_token, "video": family.video_token, "audio": family.audio_token}[kind]
         pad = family.expanded.get(placeholder, placeholder)
