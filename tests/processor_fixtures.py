@@ -33,6 +33,7 @@ QWEN2_5_VL = "Qwen--Qwen2.5-VL-7B-Instruct"
 QWEN2_VL = "Qwen--Qwen2-VL-7B-Instruct"
 GEMMA3 = "google--gemma-3-4b-it"
 LLAVA_NEXT = "llava-hf--llava-v1.6-mistral-7b-hf"
+LLAVA = "llava-hf--llava-1.5-7b-hf"
 
 #: files of the tokenizer fixture that go into the assembled directory (chat templates and config.json of the
 #: text model do not: the processor brings its own)
@@ -100,6 +101,15 @@ FAMILIES: dict[str, Family] = {
         lf_template="llava_next_mistral",
         tokenizer="mistralai--Mistral-7B-Instruct-v0.2",
         processor_class="LlavaNextProcessor",
+        image_token="<image>",
+        ids={"<image>": 32000, "<pad>": 32001},
+    ),
+    LLAVA: Family(
+        LLAVA,
+        lf_template="llava",
+        # Phi-3-mini's tokenizer.model is Llama-2's byte for byte (sha256 9e556afd...), Vicuna-7B v1.5's vocabulary
+        tokenizer="microsoft--Phi-3-mini-4k-instruct",
+        processor_class="LlavaProcessor",
         image_token="<image>",
         ids={"<image>": 32000, "<pad>": 32001},
     ),

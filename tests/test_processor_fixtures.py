@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
-from processor_fixtures import FAMILIES, GEMMA3, LLAVA_NEXT, QWEN2_5_VL, QWEN2_VL, chat_template, load_processor
+from processor_fixtures import FAMILIES, GEMMA3, LLAVA, LLAVA_NEXT, QWEN2_5_VL, QWEN2_VL, chat_template, load_processor
 
 
 def _image(w: int, h: int) -> Image.Image:
@@ -36,6 +36,8 @@ CASES = {
     # for "default" selection); the 24x48 grid unpadded to the image's 1.25 aspect: width 100*24/80 = 30 -> 24x30
     # = 720, plus 24 newline tokens: 576 + 720 + 24 = 1320.
     LLAVA_NEXT: [("image", _image(100, 80), 1320)],
+    # LLaVA-1.5: resized and cropped to 336x336, 24x24 patches of 14 = 576 (+1 CLS, -1 for "default" selection).
+    LLAVA: [("image", _image(100, 80), 576)],
 }
 
 
