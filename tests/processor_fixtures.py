@@ -34,6 +34,7 @@ QWEN2_VL = "Qwen--Qwen2-VL-7B-Instruct"
 GEMMA3 = "google--gemma-3-4b-it"
 LLAVA_NEXT = "llava-hf--llava-v1.6-mistral-7b-hf"
 LLAVA = "llava-hf--llava-1.5-7b-hf"
+QWEN3_VL = "Qwen--Qwen3-VL-8B-Instruct"
 
 #: files of the tokenizer fixture that go into the assembled directory (chat templates and config.json of the
 #: text model do not: the processor brings its own)
@@ -112,6 +113,15 @@ FAMILIES: dict[str, Family] = {
         processor_class="LlavaProcessor",
         image_token="<image>",
         ids={"<image>": 32000, "<pad>": 32001},
+    ),
+    QWEN3_VL: Family(
+        QWEN3_VL,
+        lf_template="qwen3_vl_nothink",
+        tokenizer="Qwen--Qwen3-4B",
+        processor_class="Qwen3VLProcessor",
+        image_token="<|image_pad|>",
+        video_token="<|video_pad|>",
+        ids={"<|vision_start|>": 151652, "<|vision_end|>": 151653, "<|image_pad|>": 151655, "<|video_pad|>": 151656},
     ),
 }
 

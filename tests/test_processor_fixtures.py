@@ -10,7 +10,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
-from processor_fixtures import FAMILIES, GEMMA3, LLAVA, LLAVA_NEXT, QWEN2_5_VL, QWEN2_VL, chat_template, load_processor
+from processor_fixtures import (
+    FAMILIES,
+    GEMMA3,
+    LLAVA,
+    LLAVA_NEXT,
+    QWEN2_5_VL,
+    QWEN2_VL,
+    QWEN3_VL,
+    chat_template,
+    load_processor,
+)
 
 
 def _image(w: int, h: int) -> Image.Image:
@@ -38,6 +48,9 @@ CASES = {
     LLAVA_NEXT: [("image", _image(100, 80), 1320)],
     # LLaVA-1.5: resized and cropped to 336x336, 24x24 patches of 14 = 576 (+1 CLS, -1 for "default" selection).
     LLAVA: [("image", _image(100, 80), 576)],
+    # Qwen3-VL: patch 16 x merge 2 = factor 32, min 65,536 pixels: 100x80 is scaled up by sqrt(65536/8000) and
+    # ceiled to 288x256 -> 18x16 patches -> 288/4 = 72; video 4 frames 64x64: t=2, 4x4 -> 8 (two timestamped groups).
+    QWEN3_VL: [("image", _image(100, 80), 72), ("video", _video(4, 64, 64), 8)],
 }
 
 
