@@ -35,6 +35,7 @@ GEMMA3 = "google--gemma-3-4b-it"
 LLAVA_NEXT = "llava-hf--llava-v1.6-mistral-7b-hf"
 LLAVA = "llava-hf--llava-1.5-7b-hf"
 QWEN3_VL = "Qwen--Qwen3-VL-8B-Instruct"
+INTERNVL = "OpenGVLab--InternVL3-1B-hf"
 
 #: files of the tokenizer fixture that go into the assembled directory (chat templates and config.json of the
 #: text model do not: the processor brings its own)
@@ -50,8 +51,9 @@ class Family:
     the processor expands (``None``: the family takes no such media); ``expanded``: placeholder -> the token
     repeated in the expansion where it is another one (Gemma-3: ``<start_of_image>`` -> ``<image_soft_token>``).
     ``ids``: the real model's id of each media token (checked: a borrowed tokenizer must give the same ids).
-    ``added_tokens``: special tokens the
-    real model's tokenizer has and the borrowed fixture lacks, added at assembly (reconstructed).
+    ``added_tokens``: (id, token) special tokens the
+    real model's tokenizer has and the borrowed fixture lacks, added at assembly (reconstructed; ``ids`` checks
+    they land on the real ids).
     ``tokenizer_config``: further keys of the real model's tokenizer_config.json the processor reads.
     """
 
@@ -64,7 +66,7 @@ class Family:
     audio_token: Optional[str] = None
     expanded: dict[str, str] = field(default_factory=dict)
     ids: dict[str, int] = field(default_factory=dict)
-    added_tokens: tuple[str, ...] = ()
+    added_tokens: tuple[tuple[int, str], ...] = ()
     tokenizer_config: dict[str, Any] = field(default_factory=dict)
     trust_remote_code: bool = False
 
@@ -123,6 +125,25 @@ FAMILIES: dict[str, Family] = {
         video_token="<|video_pad|>",
         ids={"<|vision_start|>": 151652, "<|vision_end|>": 151653, "<|image_pad|>": 151655, "<|video_pad|>": 151656},
     ),
+    INTERNVL: Family(
+        INTERNVL,
+        lf_template="intern_vl",
+        # transformers' converter builds the -hf tokenizer from Qwen2.5-VL-7B-Instruct's (Qwen2.5's vocabulary and
+        # added tokens up to 151664) and appends nine special tokens
+        tokenizer="Qwen--Qwen2.5-1.5B-Instruct",
+        processor_class="InternVLProcessor",
+        image_token="<IMG_CONTEXT>",
+        video_token="<video>",
+        expanded={"<video>": "<IMG_CONTEXT>"},
+        added_tokens=tuple(enumerate(("<img>", "</img>", "<IMG_CONTEXT>", "<quad>", "</quad>", "<ref>", "</ref>",
+                                       "<box>", "</box>"), start=151665)),
+        tokenizer_config={
+            "extra_special_tokens": {"start_image_token": "<img>", "end_image_token": "</img>",
+                                     "context_image_token": "<IMG_CONTEXT>", "video_token": "<video>"},
+            "model_max_length": 8192,
+        },
+        ids={"<img>": 151665, "</img>": 151666, "<IMG_CONTEXT>": 151667},
+    ),
 }
 
 
@@ -178,14 +199,12 @@ def processor_dir(name: str, dest: Path) -> Path:
         shipped = PROCESSORS / name
         if not (shipped / "chat_template.jinja").is_file() and not (shipped / "chat_template.json").is_file():
             (dest / "chat_template.jinja").write_text(template, encoding="utf-8")
-    if family.added_tokens:
-        have = {v["content"] for v in config.get("added_tokens_decoder", {}).values()}
-        extra = list(config.get("extra_special_tokens") or config.get("additional_special_tokens") or [])
-        for tok in family.added_tokens:
-            if tok not in have and tok not in extra:
-                extra.append(tok)
-        config["extra_special_tokens"] = extra
-        config.pop("additional_special_tokens", None)
+    decoder = config.setdefault("added_tokens_decoder", {})
+    for token_id, token in family.added_tokens:
+        if str(token_id) in decoder and decoder[str(token_id)]["content"] != token:
+            raise ValueError(f"{name}: id {token_id} is {decoder[str(token_id)]['content']!r} in {base}, not {token!r}")
+        decoder[str(token_id)] = {"content": token, "lstrip": False, "normalized": False, "rstrip": False,
+                                  "single_word": False, "special": True}
     config.update(family.tokenizer_config)
     (dest / "tokenizer_config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return dest

@@ -13,6 +13,7 @@ from PIL import Image
 from processor_fixtures import (
     FAMILIES,
     GEMMA3,
+    INTERNVL,
     LLAVA,
     LLAVA_NEXT,
     QWEN2_5_VL,
@@ -51,6 +52,9 @@ CASES = {
     # Qwen3-VL: patch 16 x merge 2 = factor 32, min 65,536 pixels: 100x80 is scaled up by sqrt(65536/8000) and
     # ceiled to 288x256 -> 18x16 patches -> 288/4 = 72; video 4 frames 64x64: t=2, 4x4 -> 8 (two timestamped groups).
     QWEN3_VL: [("image", _image(100, 80), 72), ("video", _video(4, 64, 64), 8)],
+    # InternVL (crop_to_patches, the processor's default): 100x80 (aspect 1.25) tiles best as 4x3 of 448 within
+    # max_patches 12, plus a thumbnail = 13 tiles x 256 = 3328; a 448x448 image is one tile; a video is 256 per frame.
+    INTERNVL: [("image", _image(100, 80), 3328), ("image", _image(448, 448), 256), ("video", _video(4, 64, 64), 1024)],
 }
 
 
