@@ -17,6 +17,7 @@ model's ids. MANIFEST.md says per family what was checked.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -36,6 +37,13 @@ LLAVA_NEXT = "llava-hf--llava-v1.6-mistral-7b-hf"
 LLAVA = "llava-hf--llava-1.5-7b-hf"
 QWEN3_VL = "Qwen--Qwen3-VL-8B-Instruct"
 INTERNVL = "OpenGVLab--InternVL3-1B-hf"
+GLM4V = "zai-org--GLM-4.1V-9B-Thinking"
+
+#: GLM-4's pre-tokenizer regex (``tokenization_chatglm.py`` of the glm-4-9b-chat fixture)
+_GLM4_PATTERN = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+"
+    r"|\s+(?!\S)|\s+"
+)
 
 #: files of the tokenizer fixture that go into the assembled directory (chat templates and config.json of the
 #: text model do not: the processor brings its own)
@@ -55,6 +63,8 @@ class Family:
     real model's tokenizer has and the borrowed fixture lacks, added at assembly (reconstructed; ``ids`` checks
     they land on the real ids).
     ``tokenizer_config``: further keys of the real model's tokenizer_config.json the processor reads.
+    ``tiktoken_pattern``: the fixture's tokenizer is a tiktoken file (GLM-4's ``tokenizer.model``) and the model
+    ships its conversion (``tokenizer.json``): it is converted here with this pre-tokenizer regex (:func:`_tiktoken_json`).
     """
 
     name: str
@@ -69,6 +79,7 @@ class Family:
     added_tokens: tuple[tuple[int, str], ...] = ()
     tokenizer_config: dict[str, Any] = field(default_factory=dict)
     trust_remote_code: bool = False
+    tiktoken_pattern: Optional[str] = None
 
 
 FAMILIES: dict[str, Family] = {
@@ -144,6 +155,19 @@ FAMILIES: dict[str, Family] = {
         },
         ids={"<img>": 151665, "</img>": 151666, "<IMG_CONTEXT>": 151667},
     ),
+    GLM4V: Family(
+        GLM4V,
+        lf_template="glm4v",
+        tokenizer="THUDM--glm-4-9b-chat",  # GLM-4's 151,329-token vocabulary, converted to tokenizer.json
+        processor_class="Glm4vProcessor",
+        image_token="<|image|>",
+        video_token="<|video|>",
+        expanded={"<|video|>": "<|image|>"},  # a video becomes timestamped groups of <|image|> tokens
+        tiktoken_pattern=_GLM4_PATTERN,
+        ids={"[gMASK]": 151331, "<sop>": 151333, "<|user|>": 151336, "<|assistant|>": 151337,
+             "<|begin_of_image|>": 151339, "<|end_of_image|>": 151340, "<|begin_of_video|>": 151341,
+             "<|end_of_video|>": 151342, "<|image|>": 151343, "<|video|>": 151344},
+    ),
 }
 
 
@@ -167,6 +191,32 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
+def _cache() -> Path:
+    root = os.environ.get("LF_TEMPLATE_EXT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "lf-template-ext")
+    return Path(root) / "fixtures" / "processors"
+
+
+def _tiktoken_json(model: Path, pattern: str) -> Path:
+    """``tokenizer.json`` converted from a tiktoken BPE file, as the model's own fast tokenizer file was made.
+
+    transformers' ``TikTokenConverter`` turns the ranks into byte-level BPE merges with the given pre-tokenizer
+    regex (about 6 s for GLM-4's 151,329 tokens), so the result is cached under
+    ``${LF_TEMPLATE_EXT_CACHE:-~/.cache/lf-template-ext}/fixtures/processors``, keyed by the file's and the
+    pattern's sha256. Special tokens come from ``tokenizer_config.json`` (``added_tokens_decoder``) at load time.
+    """
+    key = hashlib.sha256(model.read_bytes() + pattern.encode()).hexdigest()[:16]
+    target = _cache() / f"tiktoken-{key}.tokenizer.json"
+    if not target.is_file():
+        from transformers.convert_slow_tokenizer import TikTokenConverter
+
+        tokenizer = TikTokenConverter(vocab_file=str(model), pattern=pattern, additional_special_tokens=[]).converted()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(f".{os.getpid()}.part")
+        tokenizer.save(str(partial))
+        os.replace(partial, target)
+    return target
+
+
 def processor_dir(name: str, dest: Path) -> Path:
     """Assemble fixture ``name`` into ``dest`` (created; files already there are replaced) and return it.
 
@@ -183,7 +233,10 @@ def processor_dir(name: str, dest: Path) -> Path:
         if (src_tok / f).is_file() and f != "tokenizer_config.json":
             if (dest / f).exists() or (dest / f).is_symlink():
                 (dest / f).unlink()
-            _link_or_copy(src_tok / f, dest / f)
+            if family.tiktoken_pattern and f == "tokenizer.model":
+                _link_or_copy(_tiktoken_json(src_tok / f, family.tiktoken_pattern), dest / "tokenizer.json")
+            else:
+                _link_or_copy(src_tok / f, dest / f)
     for f in sorted((PROCESSORS / name).iterdir()):
         if f.is_file() and f.name != "tokenizer_config.json":
             shutil.copyfile(f, dest / f.name)

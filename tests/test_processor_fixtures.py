@@ -13,6 +13,7 @@ from PIL import Image
 from processor_fixtures import (
     FAMILIES,
     GEMMA3,
+    GLM4V,
     INTERNVL,
     LLAVA,
     LLAVA_NEXT,
@@ -35,7 +36,14 @@ def _video(frames: int, w: int, h: int) -> np.ndarray:
     return np.stack([np.asarray(_image(w, h)) // (i + 1) for i in range(frames)])
 
 
-#: name -> [(kind, medium, expected number of placeholder tokens after expansion)]
+def _metadata(frames: int, fps: float = 2.0):
+    """What a decoder reports for generated frames (GLM-4V refuses to sample a video without it)."""
+    from transformers.video_utils import VideoMetadata
+
+    return VideoMetadata(total_num_frames=frames, fps=fps, frames_indices=list(range(frames)))
+
+
+#: name -> [(kind, medium, expected number of placeholder tokens after expansion[, processor kwargs])]
 CASES = {
     # Qwen2-VL arithmetic: smart_resize rounds each side to a multiple of 28 (patch 14 x merge 2):
     # 100x80 -> 112x84 -> 8x6 patches -> 48/4 = 12 tokens; video 4 frames 56x56 -> t=4/2=2, 4x4 -> 2*16/4 = 8.
@@ -55,6 +63,9 @@ CASES = {
     # InternVL (crop_to_patches, the processor's default): 100x80 (aspect 1.25) tiles best as 4x3 of 448 within
     # max_patches 12, plus a thumbnail = 13 tiles x 256 = 3328; a 448x448 image is one tile; a video is 256 per frame.
     INTERNVL: [("image", _image(100, 80), 3328), ("image", _image(448, 448), 256), ("video", _video(4, 64, 64), 1024)],
+    # GLM-4.1V: Qwen2-VL's arithmetic (patch 14 x merge 2, min 12,544 pixels): 100x80 -> 112x84 -> 8x6 -> 12; a video
+    # of 4 frames 56x56 at 2 fps -> 2 temporal groups x 2x2 = 8 <|image|> inside <|begin_of_video|>...
+    GLM4V: [("image", _image(100, 80), 12), ("video", _video(4, 56, 56), 8, {"video_metadata": [_metadata(4)]})],
 }
 
 
@@ -78,7 +89,7 @@ def test_fixture_loads_and_expands(name, loaded):
     tok = processor.tokenizer
     assert processor.chat_template == chat_template(name), "the processor must read the shipped chat template"
     assert {t: tok.convert_tokens_to_ids(t) for t in family.ids} == family.ids, "media token ids differ from the model's"
-    for kind, medium, expected in CASES[name]:
+    for kind, medium, expected, *kwargs in CASES[name]:
         placeholder = {"image": family.image_token, "video": family.video_token, "audio": family.audio_token}[kind]
         pad = family.expanded.get(placeholder, placeholder)
         for special in (placeholder, pad):  # one id each, as in the real tokenizer, never split into text pieces
@@ -87,7 +98,7 @@ def test_fixture_loads_and_expands(name, loaded):
         messages = [{"role": "user", "content": [{"type": kind}, {"type": "text", "text": "What is this?"}]}]
         text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         assert text.count(placeholder) == 1, text
-        out = processor(text=[text], **{kind + "s": [medium]})
+        out = processor(text=[text], **{kind + "s": [medium]}, **(kwargs[0] if kwargs else {}))
         assert out["input_ids"][0].count(token_id) == expected, (kind, out["input_ids"][0].count(token_id))
 
 
