@@ -38,6 +38,7 @@ LLAVA = "llava-hf--llava-1.5-7b-hf"
 QWEN3_VL = "Qwen--Qwen3-VL-8B-Instruct"
 INTERNVL = "OpenGVLab--InternVL3-1B-hf"
 GLM4V = "zai-org--GLM-4.1V-9B-Thinking"
+QWEN2_AUDIO = "Qwen--Qwen2-Audio-7B-Instruct"
 
 #: GLM-4's pre-tokenizer regex (``tokenization_chatglm.py`` of the glm-4-9b-chat fixture)
 _GLM4_PATTERN = (
@@ -65,6 +66,9 @@ class Family:
     ``tokenizer_config``: further keys of the real model's tokenizer_config.json the processor reads.
     ``tiktoken_pattern``: the fixture's tokenizer is a tiktoken file (GLM-4's ``tokenizer.model``) and the model
     ships its conversion (``tokenizer.json``): it is converted here with this pre-tokenizer regex (:func:`_tiktoken_json`).
+    ``replace_added_tokens``: the model shares the fixture's BPE vocabulary but not its added tokens (Qwen2-Audio:
+    ``<|AUDIO|>`` is 151646 where Qwen2.5 has ``<|object_ref_start|>``): the assembled ``tokenizer.json`` gets
+    exactly these added tokens instead of the fixture's.
     """
 
     name: str
@@ -80,6 +84,7 @@ class Family:
     tokenizer_config: dict[str, Any] = field(default_factory=dict)
     trust_remote_code: bool = False
     tiktoken_pattern: Optional[str] = None
+    replace_added_tokens: tuple[tuple[int, str], ...] = ()
 
 
 FAMILIES: dict[str, Family] = {
@@ -168,6 +173,19 @@ FAMILIES: dict[str, Family] = {
              "<|begin_of_image|>": 151339, "<|end_of_image|>": 151340, "<|begin_of_video|>": 151341,
              "<|end_of_video|>": 151342, "<|image|>": 151343, "<|video|>": 151344},
     ),
+    QWEN2_AUDIO: Family(
+        QWEN2_AUDIO,
+        lf_template="qwen2_audio",
+        tokenizer="Qwen--Qwen2.5-1.5B-Instruct",  # Qwen2's 151,643-token BPE; the added tokens are replaced
+        processor_class="Qwen2AudioProcessor",
+        audio_token="<|AUDIO|>",
+        replace_added_tokens=tuple(enumerate(("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|AUDIO|>",
+                                               "<|audio_bos|>", "<|audio_eos|>"), start=151643)),
+        tokenizer_config={"additional_special_tokens": ["<|im_start|>", "<|im_end|>", "<|AUDIO|>", "<|audio_bos|>",
+                                                        "<|audio_eos|>"]},
+        ids={"<|im_start|>": 151644, "<|im_end|>": 151645, "<|AUDIO|>": 151646, "<|audio_bos|>": 151647,
+             "<|audio_eos|>": 151648},
+    ),
 }
 
 
@@ -235,6 +253,14 @@ def processor_dir(name: str, dest: Path) -> Path:
                 (dest / f).unlink()
             if family.tiktoken_pattern and f == "tokenizer.model":
                 _link_or_copy(_tiktoken_json(src_tok / f, family.tiktoken_pattern), dest / "tokenizer.json")
+            elif family.replace_added_tokens and f == "tokenizer.json":
+                data = json.loads((src_tok / f).read_text(encoding="utf-8"))
+                data["added_tokens"] = [
+                    {"id": i, "content": t, "single_word": False, "lstrip": False, "rstrip": False,
+                     "normalized": False, "special": True}
+                    for i, t in family.replace_added_tokens
+                ]
+                (dest / f).write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
             else:
                 _link_or_copy(src_tok / f, dest / f)
     for f in sorted((PROCESSORS / name).iterdir()):
@@ -252,7 +278,12 @@ def processor_dir(name: str, dest: Path) -> Path:
         shipped = PROCESSORS / name
         if not (shipped / "chat_template.jinja").is_file() and not (shipped / "chat_template.json").is_file():
             (dest / "chat_template.jinja").write_text(template, encoding="utf-8")
+    if family.replace_added_tokens:
+        config["added_tokens_decoder"] = {}
     decoder = config.setdefault("added_tokens_decoder", {})
+    for token_id, token in family.replace_added_tokens:
+        decoder[str(token_id)] = {"content": token, "lstrip": False, "normalized": False, "rstrip": False,
+                                  "single_word": False, "special": True}
     for token_id, token in family.added_tokens:
         if str(token_id) in decoder and decoder[str(token_id)]["content"] != token:
             raise ValueError(f"{name}: id {token_id} is {decoder[str(token_id)]['content']!r} in {base}, not {token!r}")

@@ -18,6 +18,7 @@ from processor_fixtures import (
     LLAVA,
     LLAVA_NEXT,
     QWEN2_5_VL,
+    QWEN2_AUDIO,
     QWEN2_VL,
     QWEN3_VL,
     chat_template,
@@ -34,6 +35,11 @@ def _image(w: int, h: int) -> Image.Image:
 
 def _video(frames: int, w: int, h: int) -> np.ndarray:
     return np.stack([np.asarray(_image(w, h)) // (i + 1) for i in range(frames)])
+
+
+def _audio(seconds: float, rate: int = 16000) -> np.ndarray:
+    """A 440 Hz tone at the models' 16 kHz (LF's ``audio_sampling_rate``)."""
+    return (0.3 * np.sin(2 * np.pi * 440 * np.arange(int(seconds * rate)) / rate)).astype(np.float32)
 
 
 def _metadata(frames: int, fps: float = 2.0):
@@ -66,6 +72,9 @@ CASES = {
     # GLM-4.1V: Qwen2-VL's arithmetic (patch 14 x merge 2, min 12,544 pixels): 100x80 -> 112x84 -> 8x6 -> 12; a video
     # of 4 frames 56x56 at 2 fps -> 2 temporal groups x 2x2 = 8 <|image|> inside <|begin_of_video|>...
     GLM4V: [("image", _image(100, 80), 12), ("video", _video(4, 56, 56), 8, {"video_metadata": [_metadata(4)]})],
+    # Qwen2-Audio: Whisper features at 100 frames per second -> 1 s = 100 frames; the encoder halves twice:
+    # (100 - 1) // 2 + 1 = 50, (50 - 2) // 2 + 1 = 25 <|AUDIO|>.
+    QWEN2_AUDIO: [("audio", _audio(1.0), 25, {"sampling_rate": 16000})],
 }
 
 
@@ -98,7 +107,8 @@ def test_fixture_loads_and_expands(name, loaded):
         messages = [{"role": "user", "content": [{"type": kind}, {"type": "text", "text": "What is this?"}]}]
         text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         assert text.count(placeholder) == 1, text
-        out = processor(text=[text], **{kind + "s": [medium]}, **(kwargs[0] if kwargs else {}))
+        media = {"image": "images", "video": "videos", "audio": "audio"}[kind]  # the processors' argument names
+        out = processor(text=[text], **{media: [medium]}, **(kwargs[0] if kwargs else {}))
         assert out["input_ids"][0].count(token_id) == expected, (kind, out["input_ids"][0].count(token_id))
 
 
