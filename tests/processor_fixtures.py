@@ -1,18 +1,20 @@
 """Real HF processors for the multimodal families issue 12 verifies end to end, without weights.
 
-A processor needs two halves: the processor-side files (``preprocessor_config.json``,
-``processor_config.json``, ``video_preprocessor_config.json``, ``chat_template.json``/``.jinja``,
-sometimes a tiny ``config.json`` for ``model_type``), which are small and shipped in
-``tests/fixtures/processors/<folder>/``, and the tokenizer, which is big and not shipped: it is the
-tokenizer fixture of the same vocabulary from ``../shared/fixtures/models`` (``tests/fixtures_locate.py``).
-:func:`processor_dir` assembles both into one directory at test time, the way the real model repo lays them
-out: the tokenizer's ``tokenizer_config.json`` gets the processor's chat template (the real VL repos carry the
-same template in both files) and the special tokens the processor expands, where the borrowed text
-tokenizer lacks them (``Family.added_tokens``, marked reconstructed in ``tests/fixtures/processors/MANIFEST.md``).
+A processor needs two halves: the processor-side files (``preprocessor_config.json``, ``processor_config.json``,
+``video_preprocessor_config.json``, ``chat_template.json``/``.jinja``, and a ``tokenizer_config.json`` where the
+model's added tokens differ from its text model's), which are small and shipped in
+``tests/fixtures/processors/<folder>/``, and the tokenizer, which is big and not shipped: the tokenizer fixture
+of the same vocabulary from ``../shared/fixtures/models`` (``tests/fixtures_locate.py``). :func:`processor_dir`
+assembles both into one directory at test time, the way the real model repo lays them out: its
+``tokenizer_config.json`` carries the processor's chat template (the real VL repos have the same template in both
+places) and the special tokens the processor expands where the borrowed tokenizer lacks them.
 
-Why borrowed tokenizers are enough: the VL models reuse their text model's vocabulary (Qwen2-VL/2.5-VL and
-Qwen2-Audio: Qwen2's 151,643 BPE tokens plus the same added tokens; Qwen3-VL: Qwen3's), so ids are the real
-model's ids. MANIFEST.md says per family what was checked.
+Why borrowed tokenizers are enough: the VL models reuse a text model's vocabulary (Qwen2-VL/2.5-VL, InternVL3 and
+Qwen2-Audio: Qwen2's 151,643 BPE tokens; Qwen3-VL: Qwen3's; LLaVA-1.5: Llama-2's ``tokenizer.model``; LLaVA-NeXT:
+Mistral v0.2's; Gemma-3 4b: Gemma-3 1b's; GLM-4.1V: GLM-4's tiktoken vocabulary, converted here), and each
+:class:`Family` lists the media-token ids of the real model, which the test checks. ``tests/fixtures/processors/
+MANIFEST.md`` gives every file's source, kind (verbatim / secondary copy / borrowed / reconstructed) and licence;
+:data:`UNAVAILABLE` the families that cannot be assembled offline and why (MiniCPM-V: remote code).
 """
 
 from __future__ import annotations
@@ -187,6 +189,22 @@ FAMILIES: dict[str, Family] = {
              "<|audio_eos|>": 151648},
     ),
 }
+
+
+#: families issue 12 names that have no fixture here, with the reason (for skips and reports)
+UNAVAILABLE: dict[str, str] = {
+    "openbmb--MiniCPM-V-2_6": (
+        "MiniCPM-V's processor is remote code in the model repo (processing_minicpmv.py, "
+        "image_processing_minicpmv.py; transformers 5.6 has no MiniCPM-V processor), so AutoProcessor cannot load "
+        "it offline without that code, which this repository does not ship or download; LF's minicpm_v plugin "
+        "calls that code's API (image_processor.max_slice_nums, do_pad, slicing) as well"
+    ),
+}
+
+
+def for_template(lf_template: str) -> list[str]:
+    """Fixture names whose model LF trains with ``lf_template`` (e.g. ``qwen2_vl`` -> Qwen2-VL and Qwen2.5-VL)."""
+    return [name for name, family in FAMILIES.items() if family.lf_template == lf_template]
 
 
 def chat_template(name: str) -> Optional[str]:

@@ -21,7 +21,9 @@ from processor_fixtures import (
     QWEN2_AUDIO,
     QWEN2_VL,
     QWEN3_VL,
+    UNAVAILABLE,
     chat_template,
+    for_template,
     load_processor,
 )
 
@@ -114,3 +116,5 @@ def test_fixture_loads_and_expands(name, loaded):
 
 def test_every_family_has_cases():
     assert set(CASES) == set(FAMILIES)
+    assert for_template("qwen2_vl") == [QWEN2_5_VL, QWEN2_VL]
+    assert not set(UNAVAILABLE) & set(FAMILIES)
