@@ -7,6 +7,9 @@ media are generated (PIL image, numpy video frames / audio samples), never downl
 
 from __future__ import annotations
 
+import copy
+import hashlib
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -17,6 +20,7 @@ from processor_fixtures import (
     INTERNVL,
     LLAVA,
     LLAVA_NEXT,
+    PROCESSORS,
     QWEN2_5_VL,
     QWEN2_AUDIO,
     QWEN2_VL,
@@ -114,7 +118,48 @@ def test_fixture_loads_and_expands(name, loaded):
         assert out["input_ids"][0].count(token_id) == expected, (kind, out["input_ids"][0].count(token_id))
 
 
+#: what LF's own mm_plugin makes of each family's first case, with LF's default media arguments (patch_processor).
+#: Equal to the processor's count except InternVL: LF's ``crop_to_patches`` defaults to False (one 448 tile, 256),
+#: while InternVLProcessor tiles by default (3328): a real training/serving difference the verifier must report.
+LF_COUNTS = {QWEN2_5_VL: 12, QWEN2_VL: 12, GEMMA3: 256, LLAVA_NEXT: 1320, LLAVA: 576, QWEN3_VL: 72, INTERNVL: 256,
+             GLM4V: 12, QWEN2_AUDIO: 25}
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_lf_plugin_takes_the_fixture(name, loaded):
+    """The fixture is usable as LF's reference: LF's template plugin expands one medium with it."""
+    from llamafactory.data.template import TEMPLATES
+    from llamafactory.hparams import ModelArguments
+    from llamafactory.model.patcher import patch_processor
+
+    family = FAMILIES[name]
+    processor = copy.copy(loaded(name))  # LF's attributes on a copy: the shared processor stays as loaded
+    patch_processor(processor, processor.tokenizer, ModelArguments(model_name_or_path=name))
+    kind, medium, *_ = CASES[name][0]
+    tag = {"image": "<image>", "video": "<video>", "audio": "<audio>"}[kind]
+    messages = [{"role": "user", "content": tag + "What is this?"}, {"role": "assistant", "content": "A test."}]
+    media = {"image": ([medium], [], []), "video": ([], [medium], []), "audio": ([], [], [medium])}[kind]
+    out = TEMPLATES[family.lf_template].mm_plugin.process_messages(messages, *media, processor)
+    placeholder = {"image": family.image_token, "video": family.video_token, "audio": family.audio_token}[kind]
+    assert out[0]["content"].count(family.expanded.get(placeholder, placeholder)) == LF_COUNTS[name]
+
+
+def test_manifest_lists_every_shipped_file_with_its_hash():
+    """MANIFEST.md's provenance stays true: each shipped file has a row in its folder's section with its sha256[:16]."""
+    manifest = (PROCESSORS / "MANIFEST.md").read_text(encoding="utf-8")
+    missing = []
+    for folder in sorted(p for p in PROCESSORS.iterdir() if p.is_dir()):
+        section = manifest.split(f"### `{folder.name}`", 1)[-1].split("\n### ", 1)[0]
+        assert folder.name in FAMILIES, f"{folder.name}: a fixture folder no Family names"
+        for f in sorted(folder.iterdir()):
+            sha = hashlib.sha256(f.read_bytes()).hexdigest()[:16]
+            rows = [line for line in section.splitlines() if line.startswith(f"| `{f.name}` |")]
+            if not rows or f"`{sha}`" not in rows[0]:
+                missing.append(f"{folder.name}/{f.name} ({sha})")
+    assert not missing, "MANIFEST.md lacks or has a stale row for: " + ", ".join(missing)
+
+
 def test_every_family_has_cases():
-    assert set(CASES) == set(FAMILIES)
+    assert set(CASES) == set(FAMILIES) == set(LF_COUNTS)
     assert for_template("qwen2_vl") == [QWEN2_5_VL, QWEN2_VL]
     assert not set(UNAVAILABLE) & set(FAMILIES)
