@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -246,7 +247,10 @@ def _tiktoken_json(model: Path, pattern: str) -> Path:
         from transformers.convert_slow_tokenizer import TikTokenConverter
 
         tokenizer = TikTokenConverter(vocab_file=str(model), pattern=pattern, additional_special_tokens=[]).converted()
-        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError:  # a read-only home: convert into the temp dir instead (again next run)
+            target = Path(tempfile.gettempdir()) / target.name
         partial = target.with_suffix(f".{os.getpid()}.part")
         tokenizer.save(str(partial))
         os.replace(partial, target)
