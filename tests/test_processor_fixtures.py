@@ -31,6 +31,9 @@ from processor_fixtures import (
     load_processor,
 )
 
+#: one worker loads each processor once for all the tests here (under `-n 2 --dist loadgroup`)
+pytestmark = pytest.mark.xdist_group("processor_fixtures")
+
 
 def _image(w: int, h: int) -> Image.Image:
     """A non-uniform RGB image (a gradient), so nothing can special-case a blank one."""
