@@ -223,6 +223,15 @@ def test_qwen25_vl_2000x1500_lf_vs_repaired_dir(qwen25_vl_dir, tmp_path, capsys)
     before_count, before_size, _ = _served(d, img)
     res = resolution(str(d), "qwen2_vl")
     assert res.mismatch() == "training saw at most 589,824 pixels per image, this dir serves up to 12,845,056"
+    from lf_template_ext.cli.main import main
+
+    capsys.readouterr()
+    main(["check", str(d), "--template", "qwen2_vl"])
+    out = capsys.readouterr().out
+    line = [x for x in out.splitlines() if x.startswith("resolution:")]
+    assert line and line[0].startswith(
+        "resolution: training saw at most 589,824 pixels per image, this dir serves up to 12,845,056"
+    ), out
 
     plan = plan_repair(str(d), "qwen2_vl", TemplateOptions())
     assert json.loads(plan.files["preprocessor_config.json"])["max_pixels"] == 698_544
@@ -248,5 +257,34 @@ def test_qwen25_vl_2000x1500_lf_vs_repaired_dir(qwen25_vl_dir, tmp_path, capsys)
     assert bool((both_pixels == lf_pixels).all()), "the client resize makes LF's PIL calls: same pixels"
     assert cfg_count != lf_count  # no static setting reproduces LF's grid (test above): config alone is near, not equal
 
+    capsys.readouterr()
+    main(["check", str(d), "--template", "qwen2_vl"])
+    out = capsys.readouterr().out
+    assert "resolution: training saw at most 589,824 pixels per image, the processor caps at 698,544" in out, out
+
     restore(str(d))
     assert (d / "preprocessor_config.json").read_bytes() == original_cfg
+
+
+def test_training_record_keeps_media_arguments():
+    """The training hook's record: a template with an mm plugin keeps the run's media arguments (LF's
+    ModelArguments, as ``get_train_args`` returned them) and the plugin name; a text-only template none."""
+    from types import SimpleNamespace
+
+    from llamafactory.data.template import TEMPLATES
+    from llamafactory.hparams import DataArguments, ModelArguments
+
+    from lf_template_ext.lf.media_args import media_of
+    from lf_template_ext.lf.plugin.export import _record_for_training
+
+    model_args = ModelArguments(model_name_or_path="x", image_max_pixels=512 * 512, video_fps=1.0)
+    state = SimpleNamespace(
+        data_args=DataArguments(template="qwen2_vl"), template=TEMPLATES["qwen2_vl"], train_media=media_of(model_args),
+        extra_tokens_before_fix=None, base_tokenizer_path="x",
+    )
+    rec = _record_for_training(state)
+    assert rec["mm_plugin"] == "qwen2_vl"
+    assert MediaArgs.from_record(rec["media"]) == MediaArgs(image_max_pixels=512 * 512, video_fps=1.0)
+    state.data_args, state.template = DataArguments(template="qwen"), TEMPLATES["qwen"]
+    rec = _record_for_training(state)
+    assert "media" not in rec and "mm_plugin" not in rec
