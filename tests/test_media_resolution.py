@@ -201,6 +201,30 @@ def _lf(model_dir: Path, image, media: MediaArgs) -> tuple[int, tuple[int, int],
     return msgs[0]["content"].count("<|image_pad|>"), (gh * patch, gw * patch), inputs["pixel_values"]
 
 
+def _lf_video(model_dir: Path, frames: list, media: MediaArgs) -> tuple[int, tuple[int, ...]]:
+    """(video_pad count, grid thw) of a video given as frames, through LF's qwen2_vl plugin."""
+    from llamafactory.data.template import TEMPLATES
+    from llamafactory.hparams import ModelArguments
+    from llamafactory.model.patcher import patch_processor
+    from transformers import AutoProcessor
+
+    proc = AutoProcessor.from_pretrained(str(model_dir))
+    patch_processor(proc, proc.tokenizer, ModelArguments(model_name_or_path=str(model_dir), **media.to_record()))
+    plugin = TEMPLATES["qwen2_vl"].mm_plugin
+    msgs = plugin.process_messages([{"role": "user", "content": "<video>What happens?"}], [], [frames], [], proc)
+    grid = tuple(int(x) for x in plugin._get_mm_inputs([], [frames], [], proc)["video_grid_thw"][0])
+    return msgs[0]["content"].count("<|video_pad|>"), grid
+
+
+def _served_video(model_dir: Path, frames: list) -> tuple[int, tuple[int, ...]]:
+    from transformers import AutoProcessor
+
+    proc = AutoProcessor.from_pretrained(str(model_dir))
+    out = proc(text=["<|vision_start|><|video_pad|><|vision_end|>What happens?"], videos=[frames], return_tensors="pt")
+    pad = proc.tokenizer.convert_tokens_to_ids("<|video_pad|>")
+    return int((out["input_ids"][0] == pad).sum()), tuple(int(x) for x in out["video_grid_thw"][0])
+
+
 def test_qwen25_vl_2000x1500_lf_vs_repaired_dir(qwen25_vl_dir, tmp_path, capsys):
     """Must-show of issue 12: a 2000x1500 image through LF vs the dir's processor before and after repair
     (config only; config + the client resize), and the repair's writes undone by restore."""
@@ -261,6 +285,17 @@ def test_qwen25_vl_2000x1500_lf_vs_repaired_dir(qwen25_vl_dir, tmp_path, capsys)
     main(["check", str(d), "--template", "qwen2_vl"])
     out = capsys.readouterr().out
     assert "resolution: training saw at most 589,824 pixels per image, the processor caps at 698,544" in out, out
+
+    # video frames: LF's frames (video_max_pixels 65,536) vs the repaired dir's video processor, which now has
+    # its own config (before: transformers read preprocessor_config.json for videos, the image cap)
+    assert json.loads((d / "video_preprocessor_config.json").read_text())["max_pixels"] == 152_880
+    frames = [_image(640, 480) for _ in range(4)]
+    lf_v = _lf_video(d, frames, media)
+    client_frames = [resize_like_training(f, str(d), video=True) for f in frames]
+    served_v = _served_video(d, client_frames)
+    with capsys.disabled():
+        print(f"4 frames 640x480: LF {lf_v[0]} <|video_pad|> at {lf_v[1]}; repaired dir + client resize {served_v[0]} at {served_v[1]}")
+    assert served_v == lf_v
 
     restore(str(d))
     assert (d / "preprocessor_config.json").read_bytes() == original_cfg

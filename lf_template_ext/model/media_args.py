@@ -267,10 +267,14 @@ def static_setting(config: Mapping[str, Any], media: MediaArgs, plugin: Optional
             exact=False, client_resize=True,
             reason="pan-and-scan as LF runs it (its four settings); the crops depend on the LF-resized size",
         )
-    if cls == "GotOcr2ImageProcessor":
+    if cls == "GotOcr2ImageProcessor":  # InternVL
+        if not media.crop_to_patches:  # LF passes nothing: the processor's own config, as served
+            return StaticSetting(cls, None, exact=True, client_resize=False,
+                                 reason="LF trained with the processor's own settings (crop_to_patches off in LF)")
         return StaticSetting(
-            cls, {"crop_to_patches": bool(media.crop_to_patches)}, exact=False, client_resize=True,
-            reason="crop_to_patches as LF trained; the tile grid follows the aspect ratio of the LF-resized image",
+            cls, {"crop_to_patches": True, "max_patches": 12, "min_patches": 1}, exact=False, client_resize=True,
+            reason="crop_to_patches as LF runs it (1 to 12 patches); the tile grid follows the aspect ratio of the "
+            "LF-resized image",
         )
     return StaticSetting(
         cls or "(unknown)", None, exact=False, client_resize=True,

@@ -30,6 +30,11 @@ class Resolution:
     image: Optional[StaticSetting]  # None: no preprocessor_config.json in the dir
     video: Optional[StaticSetting]  # None: no video_preprocessor_config.json
     served_max_pixels: Optional[int]  # the image cap the dir's processor has now (Qwen-style classes)
+    image_config: Optional[dict[str, Any]] = None
+    #: the video processor's config: the dir's video_preprocessor_config.json or, when transformers would read
+    #: the image config for videos (Qwen2-VL, Qwen2.5-VL), a new one from it (``video_created``)
+    video_config: Optional[dict[str, Any]] = None
+    video_created: bool = False
 
     def mismatch(self) -> Optional[str]:
         """The one line ``check`` prints when the dir serves another pixel budget than repair would set."""
@@ -58,10 +63,21 @@ def resolution(model_dir: str, template: str, *, media: Optional[MediaArgs] = No
         return None
     cfg = read_processor_config(model_dir)
     vcfg = read_processor_config(model_dir, VIDEO_PREPROCESSOR_CONFIG)
+    created = False
+    if vcfg is None and cfg is not None and cfg.get("processor_class") in QWEN_VIDEO_FROM_IMAGE_CONFIG:
+        # transformers' video processor falls back to preprocessor_config.json: frames would get the image cap
+        vcfg = {k: v for k, v in cfg.items() if k != "image_processor_type"}
+        vcfg["video_processor_type"] = "Qwen2VLVideoProcessor"
+        created = True
     image = static_setting(cfg, media, plugin) if cfg is not None else None
     video = static_setting(vcfg, media, plugin, kind="video") if vcfg is not None else None
     served = qwen_geometry(cfg).max_pixels if image is not None and image.serving_max_pixels is not None else None
-    return Resolution(plugin, media, recorded, image, video, served)
+    return Resolution(plugin, media, recorded, image, video, served, cfg, vcfg, created)
+
+
+#: processors whose video processor is Qwen2-VL's and, without a video_preprocessor_config.json, reads the image
+#: processor's config (transformers' ``video_processing_utils`` fallback to ``preprocessor_config.json``)
+QWEN_VIDEO_FROM_IMAGE_CONFIG = frozenset({"Qwen2VLProcessor", "Qwen2_5_VLProcessor"})
 
 
 def _dump(data: dict[str, Any]) -> bytes:
@@ -73,12 +89,14 @@ def media_files(res: Resolution, model_dir: str) -> tuple[dict[str, bytes], list
     and notes for the summary."""
     files: dict[str, bytes] = {}
     notes: list[str] = []
-    for name, setting in ((PREPROCESSOR_CONFIG, res.image), (VIDEO_PREPROCESSOR_CONFIG, res.video)):
-        if setting is None or not setting.keys:
+    for name, setting, data in (
+        (PREPROCESSOR_CONFIG, res.image, res.image_config),
+        (VIDEO_PREPROCESSOR_CONFIG, res.video, res.video_config),
+    ):
+        if setting is None or not setting.keys or data is None:
             continue
-        data = read_processor_config(model_dir, name) or {}
         new = {**data, **setting.keys}
-        if new != data:
+        if new != data or name == VIDEO_PREPROCESSOR_CONFIG and res.video_created:
             files[name] = _dump(new)
             notes.append(f"{name}: {', '.join(f'{k}={v!r}' for k, v in setting.keys.items())} ({setting.reason})")
     if not res.recorded:
@@ -127,10 +145,17 @@ def serving_lines(res: Resolution, model_dir: str, is_adapter: bool) -> list[str
             f'or `"mm_processor_kwargs": {kwargs}` in a request. SGLang reads `{PREPROCESSOR_CONFIG}` of the model path.',
             "",
         ]
-    elif s is not None and s.exact:
-        lines += [f"{s.processor_class}: {s.reason}.", ""]
     elif s is not None:
         lines += [f"{s.processor_class}: {s.reason}.", ""]
+    v = res.video
+    if v is not None and v.serving_max_pixels is not None:
+        lines += [
+            f"Video frames: training resized each frame to at most {m.video_max_pixels:,} pixels (`video_max_pixels`);",
+            f"`{VIDEO_PREPROCESSOR_CONFIG}` caps frames at {v.serving_max_pixels:,}. For training's frames, sample them on",
+            f"the client as LF did ({m.video_fps:g} per second, at most {m.video_maxlen}, an even count) and resize each with",
+            "`resize_like_training(frame, DIR, video=True)`; a server's own frame sampler picks other frames.",
+            "",
+        ]
     return lines
 
 
@@ -146,6 +171,7 @@ def describe(res: Resolution) -> dict[str, Any]:
         "served_max_pixels": res.served_max_pixels,
         "static_max_pixels": s.serving_max_pixels if s else None,
         "config_exact": bool(s and s.exact),
+        "video_static_max_pixels": res.video.serving_max_pixels if res.video else None,
         "client_resize": bool(s and s.client_resize),
         "mismatch": res.mismatch(),
     }
