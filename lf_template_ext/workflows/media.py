@@ -80,6 +80,15 @@ def resolution(model_dir: str, template: str, *, media: Optional[MediaArgs] = No
 QWEN_VIDEO_FROM_IMAGE_CONFIG = frozenset({"Qwen2VLProcessor", "Qwen2_5_VLProcessor"})
 
 
+def after_repair(res: Resolution, written: dict[str, Any]) -> Resolution:
+    """The facts once ``written`` (``media_files``' output) is in the dir: the report describes that state."""
+    from dataclasses import replace
+
+    if PREPROCESSOR_CONFIG in written and res.image is not None and res.image.serving_max_pixels is not None:
+        return replace(res, served_max_pixels=res.image.serving_max_pixels)
+    return res
+
+
 def _dump(data: dict[str, Any]) -> bytes:
     return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
@@ -113,10 +122,10 @@ def serving_lines(res: Resolution, model_dir: str, is_adapter: bool) -> list[str
     lines = [
         "## Images",
         "",
-        f"Training (LF plugin `{res.plugin}`) resized every image with PIL to at most {m.image_max_pixels:,} pixels "
-        f"(`image_max_pixels`; at least {m.image_min_pixels:,}, `image_min_pixels`) before {cls} rounded it",
-        "again; a server only does the second step. For the training resolution (same vision-token count, same",
-        "pixels), resize each image on the client before sending it:",
+        f"Training (LF plugin `{res.plugin}`) resized every image with PIL to at most {m.image_max_pixels:,} pixels",
+        f"(`image_max_pixels`; at least {m.image_min_pixels:,}, `image_min_pixels`) before {cls} rounded it again;",
+        "a server only does the second step. For the training resolution (same vision-token count, same pixels),",
+        "resize each image on the client before sending it:",
         "",
         "```python",
         "from PIL import Image",
@@ -177,4 +186,4 @@ def describe(res: Resolution) -> dict[str, Any]:
     }
 
 
-__all__ = ["Resolution", "resolution", "media_files", "serving_lines", "describe", "processor_class"]
+__all__ = ["Resolution", "resolution", "after_repair", "media_files", "serving_lines", "describe", "processor_class"]

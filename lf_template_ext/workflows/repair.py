@@ -180,13 +180,14 @@ def plan_repair(
     )  # fmt: skip
     verdicts = engine_verdicts(ctx)
     written = _engine_files(ctx, info, engines, verdicts, files, notes)
-    from .media import media_files, resolution
+    from .media import after_repair, media_files, resolution
 
     res = resolution(model_dir, template, media=media, plugin=mm_plugin)
     if res is not None and not info.is_adapter:  # an adapter dir: engines read the base model's processor
         media_written, media_notes = media_files(res, model_dir)
         files.update(media_written)
         notes.extend(media_notes)
+        res = after_repair(res, media_written)
     docs, report = dir_docs(
         ctx, template, options, jinja, verdicts, written, notes, mode=mode, tokenize=tokenize, resolution=res
     )
@@ -399,6 +400,10 @@ def dir_docs(
     tool_order = template_tool_order(jinja) if jinja else CLIENT
     if ctx.snapshot.spec.function.tool_format:
         data["tool_order"] = tool_order_report(tool_order)
+    if resolution is None:  # emit regenerates the docs of a repaired dir: its processor configs as they are
+        from .media import resolution as media_resolution
+
+        resolution = media_resolution(ctx.model_dir, template)
     if resolution is not None:
         from .media import describe
 
