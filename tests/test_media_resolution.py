@@ -139,6 +139,26 @@ def test_static_cap_plus_client_resize_is_exact_and_minimal():
     assert served(71, 8307, cap - 1) != served(71, 8307, cap), "one pixel less floors it again"
 
 
+def test_qwen3_vl_static_cap_keeps_client_resized_images_exact():
+    """Qwen3-VL's processor (Qwen2VLImageProcessor with patch 16: factor 32, its ``size`` limits): the same
+    rule gives its own cap, written into ``size.longest_edge`` too, and config + client resize == LF's grid."""
+    from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
+
+    cfg = {  # Qwen/Qwen3-VL-8B-Instruct's preprocessor_config.json, the keys that matter
+        "size": {"longest_edge": 16777216, "shortest_edge": 65536}, "patch_size": 16, "temporal_patch_size": 2,
+        "merge_size": 2, "processor_class": "Qwen3VLProcessor", "image_processor_type": "Qwen2VLImageProcessorFast",
+    }  # fmt: skip
+    geo = qwen_geometry(cfg)
+    assert (geo.factor, geo.min_pixels, geo.max_pixels) == (32, 65536, 16777216)
+    setting = static_setting(cfg, MediaArgs(), "qwen3_vl")
+    cap = setting.serving_max_pixels
+    assert setting.keys == {"max_pixels": cap, "size": {"longest_edge": cap, "shortest_edge": 65536}}
+    for w, h in SWEEP[::3]:
+        cw, ch = lf_resize(w, h, LF_MAX, LF_MIN, "qwen3_vl")
+        trained = smart_resize(ch, cw, 32, 65536, 16777216)  # what LF's training fed the model
+        assert smart_resize(ch, cw, 32, 65536, cap) == trained == qwen_trained_grid(w, h, LF_MAX, LF_MIN, "qwen3_vl", geo)
+
+
 @pytest.fixture(scope="module")
 def qwen25_vl_dir(tmp_path_factory) -> Path:
     """A Qwen2.5-VL processor dir: the Qwen2.5 tokenizer fixture + Qwen2.5-VL's preprocessor config (the
