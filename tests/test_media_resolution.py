@@ -343,3 +343,27 @@ def test_training_record_keeps_media_arguments():
     state.data_args, state.template = DataArguments(template="qwen"), TEMPLATES["qwen"]
     rec = _record_for_training(state)
     assert "media" not in rec and "mm_plugin" not in rec
+
+
+def test_resize_like_training_sources_and_errors(tmp_path):
+    """The client resize takes MediaArgs, a record dict or a dir; a dir without recorded media arguments or a
+    missing dir is bad input naming the file and the fix (exit 2 through the CLI's one mapping)."""
+    from PIL import Image
+
+    from lf_template_ext import resize_like_training
+
+    img = Image.new("L", (2000, 1500))
+    small = MediaArgs(image_max_pixels=256 * 256)
+    out = resize_like_training(img, small, plugin="qwen2_vl")
+    assert out.size == lf_resize(2000, 1500, 256 * 256, LF_MIN, "qwen2_vl") == (295, 221) and out.mode == "RGB"
+    record = {"template": "qwen2_vl", "media": small.to_record(), "mm_plugin": "qwen2_vl"}
+    assert resize_like_training(img, record).size == (295, 221)
+    assert resize_like_training(Image.new("RGB", (10, 6000)), MediaArgs(), plugin="qwen2_vl").size == (28, 5040)
+    assert resize_like_training(Image.new("RGB", (10, 6000)), MediaArgs()).size == (10, 6000)  # no plugin rule
+    assert resize_like_training(img, record, video=True).size == lf_resize(2000, 1500, 65536, 256, "qwen2_vl")
+    (tmp_path / "lf_template_ext.json").write_text(json.dumps({"template": "qwen", "options": {}}))
+    with pytest.raises(BadInputError, match="keeps no media arguments") as e:
+        resize_like_training(img, str(tmp_path))
+    assert "lf_template_ext.json" in str(e.value) and "MediaArgs(" in str(e.value)
+    with pytest.raises(BadInputError, match="no such model dir"):
+        resize_like_training(img, str(tmp_path / "missing"))
