@@ -191,8 +191,9 @@ def _image(w: int, h: int):
     return Image.fromarray(rng.randint(0, 256, size=(h, w, 3), dtype=np.uint8))
 
 
-def _served(model_dir: Path, image) -> tuple[int, tuple[int, int], object]:
-    """(image_pad count, resized (h, w), pixel_values) through the dir's processor, as vLLM/SGLang call it."""
+def _served(model_dir: Path, image) -> tuple[int, tuple[int, int], object, list[int]]:
+    """(image_pad count, resized (h, w), pixel_values, the expanded text's ids) through the dir's processor, as
+    vLLM/SGLang call it."""
     from transformers import AutoProcessor
 
     proc = AutoProcessor.from_pretrained(str(model_dir))
@@ -200,10 +201,11 @@ def _served(model_dir: Path, image) -> tuple[int, tuple[int, int], object]:
     pad = proc.tokenizer.convert_tokens_to_ids("<|image_pad|>")
     _t, gh, gw = (int(x) for x in out["image_grid_thw"][0])
     patch = proc.image_processor.patch_size
-    return int((out["input_ids"][0] == pad).sum()), (gh * patch, gw * patch), out["pixel_values"]
+    ids = out["input_ids"][0].tolist()
+    return ids.count(pad), (gh * patch, gw * patch), out["pixel_values"], ids
 
 
-def _lf(model_dir: Path, image, media: MediaArgs) -> tuple[int, tuple[int, int], object]:
+def _lf(model_dir: Path, image, media: MediaArgs) -> tuple[int, tuple[int, int], object, list[int]]:
     """The same through LF 0.9.5: the processor loaded and patched as LF patches it, the qwen2_vl template's
     own plugin expanding ``<image>``."""
     from llamafactory.data.template import TEMPLATES
@@ -218,7 +220,8 @@ def _lf(model_dir: Path, image, media: MediaArgs) -> tuple[int, tuple[int, int],
     inputs = plugin._get_mm_inputs([image], [], [], proc)
     _t, gh, gw = (int(x) for x in inputs["image_grid_thw"][0])
     patch = proc.image_processor.patch_size
-    return msgs[0]["content"].count("<|image_pad|>"), (gh * patch, gw * patch), inputs["pixel_values"]
+    ids = proc.tokenizer(msgs[0]["content"], add_special_tokens=False)["input_ids"]  # the expanded text's ids
+    return msgs[0]["content"].count("<|image_pad|>"), (gh * patch, gw * patch), inputs["pixel_values"], ids
 
 
 def _lf_video(model_dir: Path, frames: list, media: MediaArgs) -> tuple[int, tuple[int, ...]]:
@@ -263,8 +266,8 @@ def test_qwen25_vl_2000x1500_lf_vs_repaired_dir(qwen25_vl_dir, tmp_path, capsys)
     original_cfg = (d / "preprocessor_config.json").read_bytes()
     img = _image(2000, 1500)
 
-    lf_count, lf_size, lf_pixels = _lf(d, img, media)
-    before_count, before_size, _ = _served(d, img)
+    lf_count, lf_size, lf_pixels, lf_ids = _lf(d, img, media)
+    before_count, before_size, _, before_ids = _served(d, img)
     res = resolution(str(d), "qwen2_vl")
     assert res.mismatch() == "training saw at most 589,824 pixels per image, this dir serves up to 12,845,056"
     from lf_template_ext.cli.main import main
@@ -285,9 +288,9 @@ def test_qwen25_vl_2000x1500_lf_vs_repaired_dir(qwen25_vl_dir, tmp_path, capsys)
     assert backup is not None
     assert resolution(str(d), "qwen2_vl").mismatch() is None
 
-    cfg_count, cfg_size, _ = _served(d, img)
+    cfg_count, cfg_size, _, _ = _served(d, img)
     client = resize_like_training(img, str(d))
-    both_count, both_size, both_pixels = _served(d, client)
+    both_count, both_size, both_pixels, both_ids = _served(d, client)
     with capsys.disabled():
         print(
             f"\n2000x1500 Qwen2.5-VL: LF {lf_count} <|image_pad|> at {lf_size[1]}x{lf_size[0]}; dir before repair "
@@ -298,6 +301,7 @@ def test_qwen25_vl_2000x1500_lf_vs_repaired_dir(qwen25_vl_dir, tmp_path, capsys)
     assert (lf_count, lf_size) == (768, (672, 896))
     assert before_count != lf_count and before_size != lf_size
     assert (both_count, both_size) == (lf_count, lf_size)
+    assert both_ids == lf_ids != before_ids, "the expanded user text: LF's ids through the repaired dir + client resize"
     assert bool((both_pixels == lf_pixels).all()), "the client resize makes LF's PIL calls: same pixels"
     assert cfg_count != lf_count  # no static setting reproduces LF's grid (test above): config alone is near, not equal
 
