@@ -371,3 +371,19 @@ def test_resize_like_training_sources_and_errors(tmp_path):
     assert "lf_template_ext.json" in str(e.value) and "MediaArgs(" in str(e.value)
     with pytest.raises(BadInputError, match="no such model dir"):
         resize_like_training(img, str(tmp_path / "missing"))
+
+
+def test_adapter_dir_gets_the_cap_as_a_flag(tmp_path):
+    """A LoRA adapter dir: engines read the base model's processor, so the facts come from the base model's
+    config and SERVING.md's Images section passes the cap with vLLM's --mm-processor-kwargs."""
+    from lf_template_ext.workflows.media import resolution, serving_lines
+
+    base, adapter = tmp_path / "base", tmp_path / "adapter"
+    base.mkdir()
+    adapter.mkdir()
+    (base / "preprocessor_config.json").write_text(json.dumps(QWEN25_VL_PREPROCESSOR))
+    res = resolution(str(adapter), "qwen2_vl", media=MediaArgs(), plugin="qwen2_vl", config_dir=str(base))
+    assert res.mismatch() == "training saw at most 589,824 pixels per image, this dir serves up to 12,845,056"
+    lines = "\n".join(serving_lines(res, str(adapter), is_adapter=True))
+    assert "engines read the base model's processor" in lines
+    assert "--mm-processor-kwargs '{\"max_pixels\": 698544}'" in lines and "resize_like_training" in lines

@@ -47,9 +47,13 @@ class Resolution:
         )
 
 
-def resolution(model_dir: str, template: str, *, media: Optional[MediaArgs] = None, plugin: Optional[str] = None) -> Optional[Resolution]:
+def resolution(
+    model_dir: str, template: str, *, media: Optional[MediaArgs] = None, plugin: Optional[str] = None,
+    config_dir: Optional[str] = None,
+) -> Optional[Resolution]:  # fmt: skip
     """The resolution facts of ``model_dir`` for LF template ``template`` (None: a text-only template).
-    ``media``/``plugin`` default to the dir's training record, then to LF's defaults / the template's plugin."""
+    ``media``/``plugin`` default to the dir's training record, then to LF's defaults / the template's plugin.
+    ``config_dir``: where the engine's processor configs are (a LoRA adapter: the base model dir)."""
     rec_media, rec_plugin = recorded_media(model_dir)
     recorded = media is not None or rec_media is not None
     media = media or rec_media or MediaArgs()
@@ -61,8 +65,8 @@ def resolution(model_dir: str, template: str, *, media: Optional[MediaArgs] = No
         plugin = template_plugin(template)
     if plugin is None:
         return None
-    cfg = read_processor_config(model_dir)
-    vcfg = read_processor_config(model_dir, VIDEO_PREPROCESSOR_CONFIG)
+    cfg = read_processor_config(config_dir or model_dir)
+    vcfg = read_processor_config(config_dir or model_dir, VIDEO_PREPROCESSOR_CONFIG)
     created = False
     if vcfg is None and cfg is not None and cfg.get("processor_class") in QWEN_VIDEO_FROM_IMAGE_CONFIG:
         # transformers' video processor falls back to preprocessor_config.json: frames would get the image cap

@@ -182,7 +182,9 @@ def plan_repair(
     written = _engine_files(ctx, info, engines, verdicts, files, notes)
     from .media import after_repair, media_files, resolution
 
-    res = resolution(model_dir, template, media=media, plugin=mm_plugin)
+    # an adapter dir: engines read the base model's processor (SERVING.md gives the cap as a flag)
+    base_configs = base_model if info.is_adapter and base_model and os.path.isdir(base_model) else None
+    res = resolution(model_dir, template, media=media, plugin=mm_plugin, config_dir=base_configs)
     if res is not None and not info.is_adapter:  # an adapter dir: engines read the base model's processor
         media_written, media_notes = media_files(res, model_dir)
         files.update(media_written)
@@ -403,7 +405,8 @@ def dir_docs(
     if resolution is None:  # emit regenerates the docs of a repaired dir: its processor configs as they are
         from .media import resolution as media_resolution
 
-        resolution = media_resolution(ctx.model_dir, template)
+        base = ctx.base_model if info.is_adapter and ctx.base_model and os.path.isdir(ctx.base_model) else None
+        resolution = media_resolution(ctx.model_dir, template, config_dir=base)
     if resolution is not None:
         from .media import describe
 
