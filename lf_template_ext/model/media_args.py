@@ -165,12 +165,6 @@ def qwen_trained_grid(width: int, height: int, max_pixels: int, min_pixels: int,
     return qwen_smart_resize(h, w, geo.factor, geo.min_pixels, geo.max_pixels)
 
 
-def qwen_tokens(height: int, width: int, geo: QwenGeometry) -> int:
-    """Vision tokens (``<|image_pad|>``) of a resized image: patches / merge_size**2 (LF's expansion)."""
-    patch = geo.factor // geo.merge_size
-    return (height // patch) * (width // patch) // (geo.merge_size**2)
-
-
 @lru_cache(maxsize=64)
 def qwen_static_cap(max_pixels: int, min_pixels: int, factor: int, proc_min_pixels: int, plugin: str) -> int:
     """The smallest processor ``max_pixels`` that passes every image LF's resize can produce through
@@ -178,8 +172,9 @@ def qwen_static_cap(max_pixels: int, min_pixels: int, factor: int, proc_min_pixe
 
     Why it is exact: LF's output sizes are every (w, h) with w*h <= max_pixels (smaller images pass LF
     unchanged) plus what the min-pixels and Qwen rules make of them; rounding is monotone in each side,
-    so for each width the tallest such height gives the largest rounded area. Heights under 28 all end
-    at the same size (the 28 px rule), so the walk stops at width ``max_pixels // 27``.
+    so for each width the tallest such height gives the largest rounded area. With the Qwen plugins' rules
+    (every Qwen2-VL-style processor comes with one) heights under 28 become 28 and widths over 200 x 28 are
+    cut to 180 x 28, so the walk stops at width ``max_pixels // 27``.
 
     With a cap at least this large, ``resize_like_training`` on the client + this processor == LF's grid
     for every image size; with a smaller cap some client-resized images are floored again."""
