@@ -91,11 +91,12 @@ def test_lf_modules_are_patched_when_they_load():
         " getattr(tm.Template.get_ollama_modelfile, '_lf_template_ext', False))\n"
         "import llamafactory.train.sft.workflow as w\n"
         "print(w.get_template_and_fix_tokenizer is d.get_template_and_fix_tokenizer)\n"
+        "print(getattr(t.get_train_args, '_lf_template_ext', False))\n"  # the run's media arguments (issue 12)
     )
     on = py(code, enabled="1")
-    assert on.stdout.split() == ["True", "True", "True", "True", "True"], on.stderr[-2000:]
+    assert on.stdout.split() == ["True", "True", "True", "True", "True", "True"], on.stderr[-2000:]
     off = py(code, enabled="0")
-    assert off.stdout.split()[:4] == ["False", "False", "False", "False"]
+    assert off.stdout.split()[:4] == ["False", "False", "False", "False"] and off.stdout.split()[-1] == "False"
 
 
 def test_child_processes_and_webui_export_are_patched():

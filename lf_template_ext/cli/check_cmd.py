@@ -242,6 +242,8 @@ def _run_probe(args: argparse.Namespace, resolved: Any) -> int:
         data["thinking"] = result.thinking
     if result.tool_order is not None:
         data["tool_order"] = result.tool_order
+    if result.resolution is not None:
+        data["resolution"] = result.resolution
     code = result.exit_code(strict=args.strict)
     if args.report:
         write_text_atomic(args.report, dump(data) + "\n")
@@ -256,11 +258,23 @@ def _run_probe(args: argparse.Namespace, resolved: Any) -> int:
     _print_thinking(result.thinking, resolved)
     if result.tool_order is not None:
         print(f"tool definitions' key order ({result.tool_order['order']}): {result.tool_order['statement']}")
+    _print_resolution(result.resolution, args.model_dir)
     if code == 0:
         verdict(True, "engines render what training saw")
     else:
         verdict(False, f"fix it with: lf-template repair {args.model_dir} --template {resolved.template}")
     return code
+
+
+def _print_resolution(resolution: Optional[dict[str, Any]], model_dir: str) -> None:
+    """One line: the pixels training saw per image vs what the dir's processor serves (``workflows.media``)."""
+    if not resolution or not resolution.get("trained_max_pixels"):
+        return
+    if resolution["mismatch"]:
+        print(f"resolution: {resolution['mismatch']} (fix: lf-template repair {model_dir}; exact: resize_like_training, SERVING.md)")
+    else:
+        print(f"resolution: training saw at most {resolution['trained_max_pixels']:,} pixels per image, the processor caps "
+              f"at {resolution['served_max_pixels']:,} (exact with resize_like_training on the client, SERVING.md)")
 
 
 def _print_thinking(thinking: Optional[dict[str, Any]], resolved: Any) -> None:

@@ -35,6 +35,8 @@ class CheckResult:
     #: a template with tools: the key order its tool JSON is written in, and which engines re-order it
     #: (``model.tool_order.tool_order_report``)
     tool_order: Optional[dict[str, Any]] = None
+    #: a multimodal template: training's resolution vs the dir's processor (``workflows.media.describe``)
+    resolution: Optional[dict[str, Any]] = None
 
     def exit_code(self, strict: bool = False) -> int:
         from ..verifier.report import exit_code
@@ -96,7 +98,12 @@ def check_model_dir(
         base = (read_record(model_dir) or {}).get("model_name_or_path") or adapter_base_model(model_dir)
         adapter = check_adapter(model_dir, base, tokenizer)
         warnings.extend(f"adapter ({f['engine']}): {f['text']}" for f in (adapter or {}).get("findings", []))
+    from .media import describe
+    from .media import resolution as media_resolution
+
+    res = None if info.is_adapter else media_resolution(model_dir, template)
     return CheckResult(
+        resolution=describe(res) if res is not None else None,
         report=report,
         template_file=where,
         missing_stop_ids=missing_ids(stop_ids, engine_ids),

@@ -107,13 +107,18 @@ def plan_repair(
     provenance: Optional[dict[str, str]] = None,
     sampling: Any = None,
     tokenize: Optional[str] = None,
+    media: Any = None,
+    mm_plugin: Optional[str] = None,
 ) -> RepairPlan:
     """Compute every file the repair writes; nothing is written here. ``provenance``
     (``{key: "value (source)"}``, ``model.options.Provenanced.describe``) goes into the report and SERVING.md.
     ``sampling`` (``model.generation.Sampling``): the values written into ``generation_config.json`` and a
     Modelfile; by default none, and the report compares LF chat's defaults with what engines will use.
     ``tokenize``: how training encoded (default: the dir's record, ``modeldir.record.trained_tokenize``); the
-    report's reference and the template's tool order (``model.tool_order.tool_order_for``) follow it."""
+    report's reference and the template's tool order (``model.tool_order.tool_order_for``) follow it.
+    ``media`` (``model.media_args.MediaArgs``) / ``mm_plugin``: LF's media arguments of training (default: the
+    dir's record, else LF's defaults) for a template with an mm plugin: the processor configs' static setting
+    and SERVING.md's Images section (``workflows.media``)."""
     from ..compiler import compile_spec
     from ..workflows.engines import parse_names
 
@@ -175,7 +180,19 @@ def plan_repair(
     )  # fmt: skip
     verdicts = engine_verdicts(ctx)
     written = _engine_files(ctx, info, engines, verdicts, files, notes)
-    docs, report = dir_docs(ctx, template, options, jinja, verdicts, written, notes, mode=mode, tokenize=tokenize)
+    from .media import after_repair, media_files, resolution
+
+    # an adapter dir: engines read the base model's processor (SERVING.md gives the cap as a flag)
+    base_configs = base_model if info.is_adapter and base_model and os.path.isdir(base_model) else None
+    res = resolution(model_dir, template, media=media, plugin=mm_plugin, config_dir=base_configs)
+    if res is not None and not info.is_adapter:  # an adapter dir: engines read the base model's processor
+        media_written, media_notes = media_files(res, model_dir)
+        files.update(media_written)
+        notes.extend(media_notes)
+        res = after_repair(res, media_written)
+    docs, report = dir_docs(
+        ctx, template, options, jinja, verdicts, written, notes, mode=mode, tokenize=tokenize, resolution=res
+    )
     files.update(docs)
     return RepairPlan(
         model=info,
@@ -359,6 +376,7 @@ def dir_docs(
     *,
     mode: str,
     tokenize: Optional[str] = None,
+    resolution: Any = None,
 ) -> tuple[dict[str, bytes], Any]:
     """``alignment_report.json`` and ``SERVING.md`` for the dir as it is after this run (``repair``,
     the hooks and ``emit`` all write them from here, so they cannot drift from the engine files), and the
@@ -384,8 +402,17 @@ def dir_docs(
     tool_order = template_tool_order(jinja) if jinja else CLIENT
     if ctx.snapshot.spec.function.tool_format:
         data["tool_order"] = tool_order_report(tool_order)
+    if resolution is None:  # emit regenerates the docs of a repaired dir: its processor configs as they are
+        from .media import resolution as media_resolution
+
+        base = ctx.base_model if info.is_adapter and ctx.base_model and os.path.isdir(ctx.base_model) else None
+        resolution = media_resolution(ctx.model_dir, template, config_dir=base)
+    if resolution is not None:
+        from .media import describe
+
+        data["resolution"] = describe(resolution)
     report_bytes = dump_json(data).encode("utf-8")
-    serving = _serving(ctx, template, info, mode, present, verdicts, adapter, tool_order)
+    serving = _serving(ctx, template, info, mode, present, verdicts, adapter, tool_order, resolution)
     return {REPORT_FILE: report_bytes, SERVING_FILE: serving.encode("utf-8")}, report
 
 
@@ -439,7 +466,7 @@ def _report(
 
 def _serving(
     ctx: Any, template: str, info: ModelDir, mode: str, present: set[str], verdicts: dict[str, Any],
-    adapter: Optional[dict[str, Any]] = None, tool_order: str = CLIENT,
+    adapter: Optional[dict[str, Any]] = None, tool_order: str = CLIENT, resolution: Any = None,
 ) -> str:  # fmt: skip
     from .adapters import findings_of
     from .engines import lmdeploy_name_warning, served_name
@@ -470,6 +497,10 @@ def _serving(
         served_name=served_name(ctx),
         tool_order=tool_order,
     )
+    if resolution is not None:
+        from .media import serving_lines
+
+        serving.media_lines = serving_lines(resolution, ctx.model_dir, info.is_adapter)
     if info.is_adapter and not ctx.base_model:
         serving.warnings.append("base model unknown: replace <base model dir> in the commands below")
     if not info.is_adapter:

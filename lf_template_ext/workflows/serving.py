@@ -74,6 +74,8 @@ class ServingFacts:
     has_openwebui_preset: bool = False
     #: the model name the OpenAI-compatible server answers to (Open WebUI's base model id)
     served_name: Optional[str] = None
+    #: a multimodal template: the "Images" section (``workflows.media.serving_lines``)
+    media_lines: list[str] = field(default_factory=list)
 
 
 # Engine flags for LoRA adapters, from each engine's documentation (checked for this file, not from memory):
@@ -135,6 +137,7 @@ def serving_md(f: ServingFacts) -> str:
     lines += _thinking_lines(f)
     lines += _context_lines(f)
     lines += _sampling_lines(f)
+    lines += f.media_lines
     lines += _vllm(f, raw_d) + _sglang(f, raw_d) + _lmdeploy(f, raw_d) + _ollama(f, raw_d) + _llama_cpp(f, raw_d)
     lines += _openwebui(f, raw_d)
     return "\n".join(lines)

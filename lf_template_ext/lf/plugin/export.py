@@ -124,10 +124,14 @@ def _post_export(state: Any, options: dict[str, Any]) -> None:
         provenance=resolved.describe(),
         sampling=export_sampling(state, options),
         tokenize=tokenize,
+        **_media_kwargs(prov.record),
     )
     rec = make_record(template, opts, lf_compat.check_version(), cutoff)
     if tokenize:
         rec["tokenize"] = tokenize
+    for key in ("media", "mm_plugin"):  # training's media arguments travel with the exported model
+        if prov.record and key in prov.record:
+            rec[key] = prov.record[key]
     rec["option_sources"] = dict(resolved.sources)
     rec["extra_special_tokens"] = state.extra_tokens_before_fix
     rec["source"] = "export"
@@ -180,6 +184,7 @@ def _record_for_training(state: Any) -> Optional[dict[str, Any]]:
     rec["extra_special_tokens"] = state.extra_tokens_before_fix
     rec["model_name_or_path"] = state.base_tokenizer_path
     rec["source"] = "train"
+    add_media(rec, state)
     if is_whole(state.template):  # template_ext_tokenize: whole: check/repair take whole mode's ids as the reference
         rec["tokenize"] = "whole"
     if data_args.template == "native":
@@ -189,6 +194,27 @@ def _record_for_training(state: Any) -> Optional[dict[str, Any]]:
         if chosen is not None:  # template_ext_chat_template: what native mode rendered instead of the model's own
             rec["chat_template"] = chosen[0]
     return rec
+
+
+def add_media(rec: dict[str, Any], state: Any) -> None:
+    """A template with an mm plugin: the record keeps LF's media arguments of the run and the plugin's name
+    (``model.media_args``): repair writes the processor configs from them, ``resize_like_training`` reads them."""
+    from ...model.media_args import PLUGIN_KEY, RECORD_KEY, MediaArgs
+    from ..media_args import plugin_name
+
+    plugin = plugin_name(getattr(state.template, "mm_plugin", None))
+    if plugin is not None:
+        rec[RECORD_KEY] = (getattr(state, "train_media", None) or MediaArgs()).to_record()
+        rec[PLUGIN_KEY] = plugin
+
+
+def _media_kwargs(record: Optional[dict[str, Any]]) -> dict[str, Any]:
+    """``plan_repair``'s ``media``/``mm_plugin`` from a training record (empty: the record keeps none)."""
+    from ...model.media_args import PLUGIN_KEY, RECORD_KEY, MediaArgs
+
+    if not record or RECORD_KEY not in record:
+        return {}
+    return {"media": MediaArgs.from_record(record[RECORD_KEY]), "mm_plugin": record.get(PLUGIN_KEY)}
 
 
 def write_record(directory: str, record: dict[str, Any]) -> None:
@@ -219,6 +245,7 @@ def repair_checkpoint(directory: str, record: dict[str, Any], options: dict[str,
         base_model=record.get("model_name_or_path"),
         serve_max_len=_serve_max_len(options),
         tokenize=record.get("tokenize"),
+        **_media_kwargs(record),
     )
     plan.files[RECORD_NAME] = (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     _backup, txn = apply_plan(plan)

@@ -68,6 +68,9 @@ class _State:
         #: the sampling keys (LF's generating arguments, ``model.generation``) the user wrote, and LF's parsed values
         self.given_sampling: frozenset[str] = frozenset()
         self.generating_args: Any = None
+        #: LF's media arguments of the training run (``model.media_args.MediaArgs``, from ``get_train_args``'
+        #: model arguments); the record keeps them when the template has an mm plugin
+        self.train_media: Any = None
 
 
 STATE = _State()
@@ -209,6 +212,25 @@ def _patch_parser(module: Any) -> None:
 
     read_args._lf_template_ext = True  # type: ignore[attr-defined]
     module.read_args = read_args
+    module.get_train_args = _wrap_get_train_args(module.get_train_args)
+
+
+def _wrap_get_train_args(original: Callable) -> Callable:
+    """Keep the training run's media arguments (``image_max_pixels``...: LF's ``ProcessorArguments``, part of
+    its model arguments) for the record (``export._record_for_training``)."""
+    if getattr(original, "_lf_template_ext", False):
+        return original
+
+    def get_train_args(args=None):
+        result = original(args)
+        from ..media_args import media_of
+
+        STATE.train_media = media_of(result[0])
+        return result
+
+    get_train_args._lf_template_ext = True  # type: ignore[attr-defined]
+    get_train_args.__wrapped__ = original  # type: ignore[attr-defined]
+    return get_train_args
 
 
 # -- template capture --------------------------------------------------------------------------
