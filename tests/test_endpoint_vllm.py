@@ -175,7 +175,7 @@ def test_whole_trained_and_exported_dir_through_vllm_tokenize(tmp_path, capsys):
         code, probe = run_check(capsys, str(merged), "--endpoint", server.url)
         summary = probe["summary"]
         assert code == 0 and summary["differs"] == summary["boundary_only"] == 0, probe["kinds"]
-        assert probe["engine"] == "vllm-endpoint" and summary["identical"] >= 14, summary
+        assert probe["engine"] == "vllm-endpoint" and probe["tokenize"] == "whole" and summary["identical"] >= 14, summary
         code, sampled = run_check(capsys, str(merged), "--endpoint", server.url, "--dataset", str(data))
         assert code == 0 and sampled["summary"]["identical"] == len(DATASET), sampled["summary"]
         keys, requests, want = whole_tool_cases(whole)

@@ -236,6 +236,7 @@ def test_train_whole_records_it_and_check_compares_whole_ids(tmp_path, capsys):
     # declared limitation of Ollama's format: LF replaces `{{idx}}` in a message, a Go template cannot.
     assert "tool definitions were trained in that same sorted order" in (merged / "SERVING.md").read_text()
     code, report = _check_json(capsys, str(merged), "--engine", "ollama")
+    assert report["tokenize"] == "whole", report  # the reference the engine is compared with
     assert report["summary"]["boundary_only"] == 0 and report["summary"]["identical"] >= 13, report["summary"]
     differs = [c for c in report["cases"] if c["status"] != "identical"]
     assert [c["first_diff"]["actual_tokens"][1] for c in differs] == ["idx"], differs
@@ -246,6 +247,7 @@ def test_train_whole_records_it_and_check_compares_whole_ids(tmp_path, capsys):
     # the JSON's declared limits (tools refused, `{{idx}}`), none boundary-only
     code, report = _check_json(capsys, str(merged), "--engine", "lmdeploy")
     summary = report["summary"]
+    assert report["tokenize"] == "whole", report
     assert summary["boundary_only"] == 0 and summary["identical"] >= 8, summary
     for case in (c for c in report["cases"] if c["status"] != "identical"):
         assert "UnsupportedRequest" in json.dumps(case) or case["first_diff"]["actual_tokens"][1] == "idx", case
