@@ -146,6 +146,47 @@ def test_compiled_template_through_vllm_tokenize(tmp_path, capsys, template, fix
         server.stop()
 
 
+def test_whole_trained_and_exported_dir_through_vllm_tokenize(tmp_path, capsys):
+    """Issue 14: a tiny Qwen2.5 trained (`llamafactory-cli train`) and exported (`llamafactory-cli export`,
+    LoRA merged) with `template_ext_tokenize: whole`, the export dir served by vLLM's render server as it is
+    (no repair: the export wrote its files). `check --endpoint` takes whole mode's ids as the reference (the
+    record) and vLLM's /tokenize gives exactly those on the probe corpus and a small dataset, none
+    boundary-only where slot-wise ids would be; and the four tool conversations, tools sent in several client
+    key orders (vLLM's own tool models re-serialize them), equal whole mode's training ids too."""
+    import dataclasses
+
+    from test_tool_order import whole_tool_cases
+    from test_whole import train_and_export_whole, whole_prepared
+
+    from lf_template_ext.model.corpus import probe_corpus
+    from lf_template_ext.render.endpoint import VLLMEndpoint
+    from lf_template_ext.verifier.probe import reference_ids
+
+    _, merged = train_and_export_whole(tmp_path)
+    data = tmp_path / "data.json"
+    data.write_text(json.dumps(DATASET))
+    whole = whole_prepared(merged)
+    # the check can fail: slot-wise ids (LF's default) differ from whole mode's on the whitespace probe
+    spaced = next(c for c in probe_corpus() if c["id"] == "whitespace")
+    assert reference_ids(whole, spaced) != reference_ids(dataclasses.replace(whole, tokenize="slots"), spaced)
+    server = RenderServer(merged, tmp_path / "vllm.log")
+    try:
+        server.wait()
+        code, probe = run_check(capsys, str(merged), "--endpoint", server.url)
+        summary = probe["summary"]
+        assert code == 0 and summary["differs"] == summary["boundary_only"] == 0, probe["kinds"]
+        assert probe["engine"] == "vllm-endpoint" and probe["tokenize"] == "whole" and summary["identical"] >= 14, summary
+        code, sampled = run_check(capsys, str(merged), "--endpoint", server.url, "--dataset", str(data))
+        assert code == 0 and sampled["summary"]["identical"] == len(DATASET), sampled["summary"]
+        keys, requests, want = whole_tool_cases(whole)
+        got = VLLMEndpoint(server.url).ids_batch(requests)
+        for key, ids, expected in zip(keys, got, want, strict=True):
+            assert ids == expected, (key, ids if isinstance(ids, Exception) else whole.tokenizer.decode(ids))
+        assert len(keys) == 4 * 4 * 2
+    finally:
+        server.stop()
+
+
 # -- vLLM's own content-format detection --------------------------------------------------------------
 
 CONTENT_FORMAT_TEMPLATES = ("qwen", "qwen3", "llama3", "mistral", "glm4", "default", "gemma3", "deepseekr1", "chatglm3")

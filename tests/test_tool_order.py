@@ -200,28 +200,54 @@ class LMDeployServer:
 
     def __init__(self, tok: Any, jinja: str, path: Path) -> None:
         import transformers
-        from lmdeploy.model import HFChatTemplate
 
         tok = copy.deepcopy(tok)
         tok.chat_template = jinja
         tok.save_pretrained(str(path))
         config = {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "transformers_version": transformers.__version__}
         (path / "config.json").write_text(json.dumps(config))
-        self.chat = HFChatTemplate(model_path=str(path))
+        self._load(path)
 
-    def prompt(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> str:
+    @classmethod
+    def serving(cls, model_dir: Path) -> "LMDeployServer":
+        """``lmdeploy serve api_server DIR --chat-template hf`` (SERVING.md's command) for a real model dir."""
+        server = cls.__new__(cls)
+        server._load(model_dir)
+        return server
+
+    def _load(self, path: Path) -> None:
+        from lmdeploy.model import ChatTemplateConfig
+
+        self.path = str(path)
+        # what LMDeploy's CLI makes of `--chat-template hf` (lmdeploy.cli.utils.get_chat_template): HFChatTemplate
+        self.chat = ChatTemplateConfig(model_name="hf", model_path=self.path).chat_template()
+        assert type(self.chat).__name__ == "HFChatTemplate", type(self.chat)
+        self._tokenizer: Any = None
+
+    def prompt(self, messages: list[dict[str, Any]], tools: Optional[list[dict[str, Any]]]) -> str:
         from lmdeploy.serve.openai.protocol import ChatCompletionRequest
         from lmdeploy.serve.parsers.response_parser import normalize_chat_request
         from lmdeploy.serve.parsers.tool_parser.tool_parser import dump_tools
+        from lmdeploy.serve.processors.multimodal import MultimodalProcessor
 
-        request = ChatCompletionRequest.model_validate(
-            {"model": "m", "messages": openai_messages(messages), "tools": tools, "tool_choice": "auto"}
-        )
-        request = normalize_chat_request(dump_tools(request))
-        text = self.chat.messages2prompt(request.messages, tools=request.tools)
+        body: dict[str, Any] = {"model": "m", "messages": openai_messages(messages)}
+        if tools:
+            body.update(tools=tools, tool_choice="auto")
+        request = normalize_chat_request(dump_tools(ChatCompletionRequest.model_validate(body)))
+        # the prompt processor's text path (_get_text_prompt_input): content made a string, then the template
+        msgs = [MultimodalProcessor.merge_message_content(m) for m in request.messages]
+        text = self.chat.messages2prompt(msgs, tools=request.tools)
         if messages[-1]["role"] == "assistant":  # a final answer is rendered as a prefill: its end goes back on
             text += self.chat.assistant_end
         return text
+
+    def ids(self, messages: list[dict[str, Any]], tools: Optional[list[dict[str, Any]]]) -> list[int]:
+        """The server's ids: LMDeploy's own tokenizer of the dir, ``encode(prompt, add_bos=True)``."""
+        from lmdeploy.tokenizer import Tokenizer
+
+        if self._tokenizer is None:
+            self._tokenizer = Tokenizer(self.path)
+        return list(self._tokenizer.encode(self.prompt(messages, tools), add_bos=True))
 
 
 def ollama_texts(template: str, cases: list[dict[str, Any]]) -> dict[str, str]:
@@ -320,6 +346,56 @@ def test_whole_mode_trains_the_canonical_order_every_engine_serves(tmp_path):
         full, prompt = reference_ids(whole, dict(probe, tools=dataset_tools))
         want = full if part == "full" else prompt
         assert p.tokenizer.encode(text, add_special_tokens=False) == want, (engine, probe_id, i, part, text)
+
+
+def whole_tool_cases(whole: Any) -> tuple[list[tuple], list[Any], list[list[int]]]:
+    """The four tool conversations as requests (``render.hf.RenderRequest``), tools in several client key orders
+    and as the dataset wrote them, full conversation and generation prompt, each with whole mode's training ids
+    of the dataset's sample (``whole``: a prepared template with ``tokenize="whole"``; the sample's tools in
+    yet another key order, as a dataset may write them). Returns ``(keys, requests, expected ids)``."""
+    from lf_template_ext.render.hf import RenderRequest
+
+    assert whole.tokenize == "whole"
+    rng = random.Random(11)
+    keys, requests, want = [], [], []
+    for probe in _probes():
+        dataset_tools = shuffled(probe["tools"], rng)  # the training sample's own key order: any
+        full, prompt = reference_ids(whole, dict(probe, tools=dataset_tools))
+        for i, tools in enumerate(client_orders(probe["tools"])[: len(SEEDS)] + [probe["tools"]]):
+            for part, msgs in (("full", probe["messages"]), ("gen", probe["messages"][:-1])):
+                keys.append((probe["id"], i, part))
+                requests.append(RenderRequest(messages=msgs, tools=tools, add_generation_prompt=part == "gen"))
+                want.append(full if part == "full" else prompt)
+    return keys, requests, want
+
+
+def assert_trained_dir_serves_whole_tool_ids(model_dir: Path, whole: Any, modelfile: str) -> int:
+    """A dir trained (and exported) with ``tokenize: whole``, served as SERVING.md says: the four tool
+    conversations (:func:`whole_tool_cases`) through LMDeploy's server path (``--chat-template hf``: its request
+    models, ``dump_tools``, the dir's Jinja, LMDeploy's tokenizer with its BOS rule) and Ollama's renderer
+    (``modelfile``, the one ``lf-template emit DIR --engine ollama`` writes for the dir, through ``ollama_render``,
+    Ollama's tokenization rule) equal whole mode's training ids, full conversation and generation prompt.
+    The check can fail: LMDeploy's ids for the dataset's own order are asserted to differ from what slot-wise
+    (LF's default) training saw. Returns the number of cases compared. (vLLM: tests/test_endpoint_vllm.py.)"""
+    import dataclasses
+
+    from lf_template_ext.modeldir.files import read_chat_template
+    from lf_template_ext.render import ollama_go
+    from lf_template_ext.render.ollama import OllamaEngine, adds_bos
+
+    assert template_tool_order(read_chat_template(str(model_dir))[0]) == "canonical"
+    tok = whole.tokenizer
+    keys, requests, want = whole_tool_cases(whole)
+    lmdeploy = LMDeployServer.serving(model_dir)
+    for key, r, ids in zip(keys, requests, want):
+        assert lmdeploy.ids(r.messages, r.tools) == ids, ("lmdeploy", key, lmdeploy.prompt(r.messages, r.tools))
+    ollama = OllamaEngine(tok, modelfile, binary=ollama_go.binary(), add_bos=adds_bos(str(model_dir), tok))
+    for key, got, ids in zip(keys, ollama.ids_batch(requests), want):
+        assert got == ids, ("ollama", key, got if isinstance(got, Exception) else tok.decode(got))
+    slots = dataclasses.replace(whole, tokenize="slots")
+    probe = _probes()[0]
+    assert lmdeploy.ids(probe["messages"], probe["tools"]) != reference_ids(slots, probe)[0]
+    return len(keys)
 
 
 def test_client_order_is_lf_and_which_engines_reorder(tmp_path):

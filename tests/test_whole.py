@@ -9,6 +9,7 @@ of LF's chat, and one real ``llamafactory-cli train`` + ``lf-template check``. E
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -23,7 +24,9 @@ from whole_corpus import BOUNDARY, check_template, corpus_conversations
 from lf_template_ext.lf import compat as lf_compat
 from lf_template_ext.lf import whole_template
 from lf_template_ext.model import messages as msgmap
+from lf_template_ext.model.corpus import probe_corpus
 from lf_template_ext.model.options import TemplateOptions
+from lf_template_ext.verifier.probe import reference_ids
 
 VARIANTS = [
     {"train_on_prompt": False, "mask_history": False},
@@ -142,40 +145,134 @@ def test_a_bad_tokenize_value_names_the_option(monkeypatch):
     assert tokenize_mode() == "slots"
 
 
-@pytest.mark.slow
-def test_train_whole_records_it_and_check_compares_whole_ids(tmp_path):
-    """A real `llamafactory-cli train` with `template_ext_tokenize: whole`: the record says so, and `check`
-    takes whole mode's ids as what training saw (its report says `tokenize: whole`) and exits 0."""
+def export_merged(tmp_path: Path, adapter: Path, base: Path, **overrides) -> tuple[Path, subprocess.CompletedProcess]:
+    """A real `llamafactory-cli export` (LoRA merged into ``base``) of a dir trained by ``test_hook._train``, with
+    the extension on: a servable dir (weights, config.json), the export's own files rewritten by the hook."""
+    from tiny_models import write_yaml
+
+    export_dir = tmp_path / "merged"
+    config = {
+        "model_name_or_path": str(base), "adapter_name_or_path": str(adapter), "template": "qwen",
+        "finetuning_type": "lora", "export_dir": str(export_dir), "export_size": 1, "export_device": "cpu",
+        "infer_dtype": "float32",
+    }  # fmt: skip
+    config.update(overrides)
+    cfg = write_yaml(tmp_path / "export.yaml", config)
+    env = dict(os.environ, LF_TEMPLATE_EXT="1", HF_HUB_OFFLINE="1", CUDA_VISIBLE_DEVICES="")
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "llamafactory-cli"), "export", str(cfg)],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return export_dir, proc
+
+
+def train_and_export_whole(tmp_path: Path) -> tuple[Path, Path]:
+    """`llamafactory-cli train` then `export` of a tiny Qwen2.5, both with `template_ext_tokenize: whole`.
+    Returns (the LoRA output dir, the merged export dir)."""
     from test_hook import _train
 
-    out, proc = _train(tmp_path, template_ext_tokenize="whole")
+    out, _ = _train(tmp_path, template_ext_tokenize="whole")
+    merged, _ = export_merged(tmp_path, out, tmp_path / "base", template_ext_tokenize="whole")
+    return out, merged
+
+
+def whole_prepared(model_dir: Path):
+    """The dir's template prepared as the commands prepare it, its reference whole mode's ids (from the record)."""
+    import dataclasses
+
+    from lf_template_ext.modeldir.record import read_record, trained_tokenize
+    from lf_template_ext.modeldir.tokenizer import load_tokenizer
+
+    record = read_record(str(model_dir))
+    options = TemplateOptions.from_mapping(record["options"])
+    snap = lf_compat.snapshot(record["template"], load_tokenizer(str(model_dir)), options, trained_with=str(model_dir))
+    return dataclasses.replace(snap.prepared, tokenize=trained_tokenize(str(model_dir)))
+
+
+def _check_json(capsys, *args: str) -> tuple[int, dict]:
+    """`lf-template check ... --json` in this process (LF and transformers are loaded once for the whole test)."""
+    from lf_template_ext.cli.main import main as cli_main
+
+    capsys.readouterr()
+    code = cli_main(["check", *args, "--json"])
+    captured = capsys.readouterr()
+    try:
+        return code, json.loads(captured.out)
+    except ValueError:
+        raise AssertionError(f"check {args} exited {code}: {captured.out[-2000:]} {captured.err[-2000:]}") from None
+
+
+@pytest.mark.slow
+def test_train_whole_records_it_and_check_compares_whole_ids(tmp_path, capsys):
+    """A real `llamafactory-cli train` with `template_ext_tokenize: whole`: the record says so, and `check`
+    takes whole mode's ids as what training saw (its report says `tokenize: whole`) and exits 0. Then a real
+    `llamafactory-cli export` (merge) with the switch, and the exported dir through the engines' own code."""
+    out, merged = train_and_export_whole(tmp_path)
     record = json.loads((out / "lf_template_ext.json").read_text())
     assert record["template"] == "qwen" and record["tokenize"] == "whole"
     assert json.loads((out / "checkpoint-1" / "lf_template_ext.json").read_text())["tokenize"] == "whole"
-    check = subprocess.run(
-        [sys.executable, "-m", "lf_template_ext.cli.main", "check", str(out), "--json"], capture_output=True, text=True
-    )
-    assert check.returncode == 0, check.stdout[-3000:] + check.stderr[-3000:]
-    report = json.loads(check.stdout)
+    code, report = _check_json(capsys, str(out))
+    assert code == 0, report["summary"]
     assert report["tokenize"] == "whole" and report["summary"]["identical"] > 0, report["summary"]
     assert json.loads((out / "alignment_report.json").read_text())["tokenize"] == "whole"
     assert "macro lf_cjson(" in (out / "chat_template.jinja").read_text()  # tools in the canonical order
 
-    # Ollama's own template execution (render/ollama_render) of the Modelfile written for this dir, tokenized as
+    # the merged export: a servable dir (config.json, weights) whose record keeps whole mode as the reference
+    exported = json.loads((merged / "lf_template_ext.json").read_text())
+    assert exported["tokenize"] == "whole" and exported["source"] == "export", exported
+    assert (merged / "config.json").is_file() and (merged / "model.safetensors").is_file()
+    report = json.loads((merged / "alignment_report.json").read_text())  # the export's own check, whole reference
+    assert report["tokenize"] == "whole" and report["summary"]["identical"] >= 28, report["summary"]
+    assert report["summary"]["boundary_only"] == 0 and report["summary"]["differs"] == 0, report["summary"]
+    whole = whole_prepared(merged)
+    # the check can fail: on this corpus slot-wise ids (LF's default) differ from whole mode's somewhere
+    slots = dataclasses.replace(whole, tokenize="slots")
+    assert any(reference_ids(whole, c) != reference_ids(slots, c) for c in probe_corpus() if c["id"] == "whitespace")
+
+    # Ollama's own template execution (render/ollama_render) of the Modelfile SERVING.md says to write
+    # (`lf-template emit DIR --engine ollama`; the one LF's export wrote is LF's own, without tools), tokenized as
     # Ollama does: whole mode's ids on every probe Ollama can take, not boundary-only. The one difference is the
     # declared limitation of Ollama's format: LF replaces `{{idx}}` in a message, a Go template cannot.
-    cli = [sys.executable, "-m", "lf_template_ext.cli.main"]
-    emit = subprocess.run(cli + ["emit", str(out), "--engine", "ollama"], capture_output=True, text=True)
-    assert emit.returncode == 0, emit.stderr[-2000:]
-    assert "tool definitions were trained in that same sorted order" in (out / "SERVING.md").read_text()
-    ollama = subprocess.run(
-        cli + ["check", str(out), "--engine", "ollama", "--artifact", str(out / "Modelfile"), "--json"],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    report = json.loads(ollama.stdout)
+    assert "tool definitions were trained in that same sorted order" in (merged / "SERVING.md").read_text()
+    code, report = _check_json(capsys, str(merged), "--engine", "ollama")
+    assert report["tokenize"] == "whole", report  # the reference the engine is compared with
     assert report["summary"]["boundary_only"] == 0 and report["summary"]["identical"] >= 13, report["summary"]
     differs = [c for c in report["cases"] if c["status"] != "identical"]
     assert [c["first_diff"]["actual_tokens"][1] for c in differs] == ["idx"], differs
+    modelfile = report["artifact"]["text"]
+
+    # LMDeploy's JSON chat template (`check --engine lmdeploy`: LMDeploy's ChatTemplateConfig.from_json,
+    # messages2prompt and tokenizer): whole mode's ids on every conversation the JSON can carry; the rest are
+    # the JSON's declared limits (tools refused, `{{idx}}`), none boundary-only
+    code, report = _check_json(capsys, str(merged), "--engine", "lmdeploy")
+    summary = report["summary"]
+    assert report["tokenize"] == "whole", report
+    assert summary["boundary_only"] == 0 and summary["identical"] >= 8, summary
+    for case in (c for c in report["cases"] if c["status"] != "identical"):
+        assert "UnsupportedRequest" in json.dumps(case) or case["first_diff"]["actual_tokens"][1] == "idx", case
+
+    # LMDeploy's server path as SERVING.md serves the dir (`--chat-template hf`: request models, the dir's Jinja,
+    # LMDeploy's tokenizer): every probe conversation, tools included, equals whole mode's ids
+    from test_tool_order import LMDeployServer, assert_trained_dir_serves_whole_tool_ids
+
+    server = LMDeployServer.serving(merged)
+    compared = 0
+    for conv in probe_corpus():
+        if "enable_thinking" in conv:
+            continue
+        try:
+            full, prompt = reference_ids(whole, conv)
+        except Exception:  # noqa: BLE001 - a conversation LF cannot encode for this template: not trained
+            continue
+        msgs = conv["messages"]
+        assert server.ids(msgs, conv.get("tools")) == full, conv["id"]
+        assert server.ids(msgs[:-1], conv.get("tools")) == prompt, conv["id"]
+        compared += 1
+    assert compared >= 12
+    # the four tool conversations, tools in several client key orders, through LMDeploy's server path and
+    # Ollama's renderer (tests/test_tool_order.py)
+    assert assert_trained_dir_serves_whole_tool_ids(merged, whole, modelfile) == 4 * 4 * 2
 
 
 @pytest.mark.skipif(os.environ.get("LF_TEMPLATE_EXT_WHOLE_SWEEP") != "1", reason="every LF template (15-25 min): LF_TEMPLATE_EXT_WHOLE_SWEEP=1")

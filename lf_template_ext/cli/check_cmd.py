@@ -389,6 +389,9 @@ def _run_samples(args: argparse.Namespace, resolved: Any, engines: list[str]) ->
         agg, template=resolved.template, options=resolved.options.to_dict(), engine=engine_name,
         lf_version=setup.lf_version, sources=sources,
     )  # fmt: skip
+    tokenize = getattr(getattr(setup.checker.reference, "prepared", None), "tokenize", "slots")
+    if tokenize != "slots":  # as the probe report says it: the reference is whole mode's ids (the record)
+        data["tokenize"] = tokenize
     check_stops = endpoint is None
     missing = setup.missing_stop_ids if check_stops else []
     if check_stops:
