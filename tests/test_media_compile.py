@@ -1,0 +1,55 @@
+"""Media content parts through the compiled Jinja vs LF's ``process_messages`` (issue 12; docs/multimodal.md)."""
+
+from __future__ import annotations
+
+import jinja2
+import pytest
+from media_check import check_template
+
+import lf_template_ext as lte
+from lf_template_ext.model import media as mm
+from lf_template_ext.model.messages import lf_text_to_parts, parts_to_lf_text, to_lf
+
+
+def test_qwen2_vl_parts_render_lf_text_and_ids():
+    r = check_template("qwen2_vl")
+    assert r.kinds == ("image", "video")
+    assert "Look at <|vision_start|><|image_pad|><|vision_end|> (image) and " in r.engine_text
+    assert r.same_text and r.same_ids, (r.engine_text, r.lf_text)
+    assert r.counts_engine == r.counts_lf == {"image": 2, "video": 1}
+
+
+def test_parts_and_tags_map_both_ways():
+    parts = [{"type": "text", "text": "a"}, {"type": "image_url", "image_url": {"url": "u"}}, {"type": "text", "text": "b"},
+             {"type": "input_audio", "input_audio": {"data": "", "format": "wav"}}, {"type": "video"}]
+    text, media = parts_to_lf_text(parts)
+    assert text == "a<image>b<audio><video>" and [k for k, _ in media] == ["image", "audio", "video"]
+    assert lf_text_to_parts(text) == [{"type": "text", "text": "a"}, {"type": "image"}, {"type": "text", "text": "b"},
+                                      {"type": "audio"}, {"type": "video"}]
+    conv = to_lf([{"role": "user", "content": parts}, {"role": "assistant", "content": "x"}])
+    assert conv.messages[0]["content"] == text and len(conv.images) == len(conv.audios) == len(conv.videos) == 1
+
+
+def test_a_kind_without_a_placeholder_is_refused_naming_template_and_kind(qwen25):
+    from harness import harness_tokenizer
+
+    tok, _ = harness_tokenizer("qwen2_vl")
+    jinja = lte.compile_jinja("qwen2_vl", tok)
+    with pytest.raises(jinja2.TemplateError, match=r"LF template 'qwen2_vl'.*audio content parts"):
+        tok.apply_chat_template([{"role": "user", "content": [{"type": "audio"}]}], chat_template=jinja, tokenize=False)
+    # a text-only template keeps refusing list content
+    with pytest.raises(jinja2.TemplateError, match="content must be a string"):
+        qwen25.apply_chat_template([{"role": "user", "content": [{"type": "image"}]}],
+                                   chat_template=lte.compile_jinja("qwen", qwen25), tokenize=False)
+
+
+def test_string_content_is_unchanged_by_the_parts_path(qwen25):
+    from harness import harness_tokenizer
+
+    tok, _ = harness_tokenizer("qwen2_vl")
+    jinja = lte.compile_jinja("qwen2_vl", tok)
+    msgs = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]
+    as_parts = [{"role": m["role"], "content": [{"type": "text", "text": m["content"]}]} for m in msgs]
+    assert tok.apply_chat_template(msgs, chat_template=jinja, tokenize=False) == tok.apply_chat_template(
+        as_parts, chat_template=jinja, tokenize=False)
+    assert mm.plan(None, "image").reason
