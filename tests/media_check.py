@@ -6,7 +6,7 @@ For one multimodal LF template and one conversation with image/video/audio conte
   transformers render it) -> text ``A``;
 * **LF side**: the same conversation as LF's data (tags at the parts' positions, ``model/messages.py``) through
   LF's plugin ``process_messages`` with ``expand_mm_tokens=False`` and a processor, then LF's
-  ``encode_multiturn`` -> ids; where the processor's placeholder differs from LF's unexpanded text
+  ``encode_multiturn`` -> ids (decoded: LF's text); where the processor's placeholder differs from LF's unexpanded text
   (``model/media.py: collapse``), LF's text of each part is mapped onto it first.
 
 Compared: ``A`` tokenized whole vs LF's ids (exact, or the same text split differently at a piece boundary),
@@ -19,6 +19,7 @@ fixture tokenizer cheaply (Qwen2-VL's), else the plugin's attributes that LF rea
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -63,6 +64,29 @@ def _tiny_audio():
     return np.zeros(1600, dtype="float32")
 
 
+class _RemoteCodeImageProcessor:
+    """MiniCPM-V's image processor is remote code (no transformers class): LF's plugin calls it with
+    ``max_slice_nums`` even when it does not expand, and only its attributes matter then. transformers'
+    Qwen2-VL image processor does the work; the MiniCPM keyword arguments are dropped."""
+
+    max_slice_nums, use_image_id = 9, True
+
+    def __init__(self) -> None:
+        from transformers import Qwen2VLImageProcessor
+
+        self._inner = Qwen2VLImageProcessor()
+        self.merge_size = self._inner.merge_size
+
+    def __call__(self, images, **kwargs):
+        kwargs = {k: v for k, v in kwargs.items() if k in ("return_tensors",)}
+        return self._inner(images, **kwargs)
+
+
+def _minicpm_audio_features(audios_ls, **kwargs):
+    """MiniCPM-o's ``audio_feature_extract`` (remote code): its output is unused when LF does not expand."""
+    return [], [], [[] for _ in audios_ls]
+
+
 def processor_for(plugin: Any, tok: Any) -> Any:
     """A processor that LF's plugin accepts with ``expand_mm_tokens=False`` (see the module docstring)."""
     name = type(plugin).__name__
@@ -73,12 +97,17 @@ def processor_for(plugin: Any, tok: Any) -> Any:
         return Qwen2VLProcessor(
             image_processor=Qwen2VLImageProcessor(), tokenizer=tok, video_processor=Qwen2VLVideoProcessor()
         )
-    from transformers import Qwen2VLImageProcessor, WhisperFeatureExtractor
+    from transformers import GotOcr2ImageProcessor, Qwen2VLImageProcessor, WhisperFeatureExtractor
 
-    image = Qwen2VLImageProcessor()  # LF reads merge_size from it (Qwen/GLM/Ernie families)
+    if name == "InternVLPlugin":  # InternVL's processor uses GOT-OCR2's image processor (num_patches)
+        image: Any = GotOcr2ImageProcessor()
+    elif name.startswith("MiniCPMV"):
+        image = _RemoteCodeImageProcessor()
+    else:
+        image = Qwen2VLImageProcessor()  # LF reads merge_size from it (Qwen/GLM/Ernie families)
     image.merge_kernel_size = (2, 2)  # Kimi-VL's attribute
-    image.max_slice_nums, image.use_image_id = 9, True  # MiniCPM-V's attributes
     return SimpleNamespace(
+        audio_feature_extract=_minicpm_audio_features,
         image_processor=image,
         video_processor=image,
         feature_extractor=WhisperFeatureExtractor(),
@@ -100,6 +129,63 @@ def processor_for(plugin: Any, tok: Any) -> Any:
     )
 
 
+_MARKER = re.compile(r"<[^<>\s]+>|\[[A-Z_]+\]")
+
+
+def _markers(media: Any) -> list[str]:
+    """The placeholder tokens one plugin's parts compile to."""
+    wanted = [v for _, v in media.tokens]
+    for k in mm.KINDS:
+        p = mm.plan(media, k)
+        if p.ok:
+            wanted += _MARKER.findall(p.head + p.tail)
+    return wanted
+
+
+@functools.lru_cache(maxsize=None)
+def _all_media_markers() -> tuple[str, ...]:
+    """Every placeholder token any LF plugin's parts compile to (added once per check tokenizer)."""
+    from lf_template_ext.lf import compat
+
+    wanted: list[str] = []
+    for template in compat._template_module().TEMPLATES.values():
+        media = compat.media_spec(template.mm_plugin)
+        if media is not None:
+            wanted += _markers(media)
+    return tuple(dict.fromkeys(wanted))
+
+
+@functools.lru_cache(maxsize=None)
+def _with_media_markers(label: str) -> Any:
+    from lf_template_ext.modeldir.tokenizer_copy import copy_tokenizer, freeze
+
+    tok = _BY_LABEL[label]
+    new = [t for t in _all_media_markers() if t not in tok.get_added_vocab()]
+    if not new:
+        return tok
+    tok = copy_tokenizer(tok)
+    tok.add_special_tokens({"additional_special_tokens": new}, replace_extra_special_tokens=False)
+    return freeze(tok)
+
+
+_BY_LABEL: dict[str, Any] = {}
+
+
+def media_tokenizer(name: str) -> Any:
+    """The template's check tokenizer with the plugins' placeholder tokens atomic, as every VLM family
+    registers them (``<image>`` is one added token in LLaVA's vocabulary, not seven pieces). One copy per
+    check tokenizer, shared by its templates (a placeholder of another plugin is harmless)."""
+    from lf_template_ext.lf import compat
+
+    tok, label = harness_tokenizer(name)
+    media = compat.media_spec(compat._template_module().TEMPLATES[name].mm_plugin)
+    added = tok.get_added_vocab()
+    if media is None or all(t in added for t in _markers(media)):
+        return tok  # the family's own tokenizer already has them (Gemma-3's, Qwen2.5's)
+    _BY_LABEL.setdefault(label, tok)
+    return _with_media_markers(label)
+
+
 def conversation(kinds: tuple[str, ...]) -> list[dict[str, Any]]:
     """Two user turns with media parts at the start, middle and end (each kind once or twice)."""
     first: list[dict[str, Any]] = [{"type": "text", "text": "Look at "}]
@@ -115,20 +201,21 @@ def conversation(kinds: tuple[str, ...]) -> list[dict[str, Any]]:
     ]
 
 
-def check_template(name: str, kinds: tuple[str, ...] | None = None) -> MediaResult:
-    """Render ``conversation(kinds)`` through the compiled Jinja and through LF's plugin; compare."""
+def check_template(name: str, kinds: tuple[str, ...] | None = None, jinja: str | None = None) -> MediaResult:
+    """Render ``conversation(kinds)`` through the compiled Jinja (or ``jinja``) and through LF's plugin; compare."""
     import lf_template_ext as lte
     from lf_template_ext.lf import compat
     from lf_template_ext.model.options import TemplateOptions
 
-    tok, _ = harness_tokenizer(name)
-    prepared = compat.prepare(compat._template_module().TEMPLATES[name], tok, TemplateOptions())
+    template = compat._template_module().TEMPLATES[name]
+    tok = media_tokenizer(name)
+    prepared = compat.prepare(template, tok, TemplateOptions())
     spec = compat.template_spec(prepared)
     media = spec.media
     assert media is not None, name
     kinds = kinds or mm.kinds_compiled(media)
     messages = conversation(kinds)
-    jinja = lte.compile_jinja(name, tok)
+    jinja = jinja or lte.compile_jinja(name, tok)
     engine_text = tok.apply_chat_template(messages, chat_template=jinja, tokenize=False)
 
     lf = to_lf(messages)
@@ -142,17 +229,13 @@ def check_template(name: str, kinds: tuple[str, ...] | None = None) -> MediaResu
     msgs = plugin.process_messages(
         [dict(m) for m in lf.messages], items["image"], items["video"], items["audio"], processor_for(plugin, ptok)
     )
-    for k in kinds:  # LF's unexpanded text -> the processor's placeholder, where they differ
+    for k in sorted(kinds, key=("video", "audio", "image").index):  # LF's unexpanded text -> the processor's placeholder (a video holds image blocks: first)
         pat = mm.collapse_pattern(media, k)
         if pat:
             for m in msgs:
                 m["content"] = re.sub(pat, mm.plan(media, k).text(), m["content"])
     pairs = prepared.template.encode_multiturn(ptok, msgs, lf.system or None, None)
     lf_ids = [i for p, r in pairs for i in p + r]
-    # LF's text of the same turns, rendered by the (text-proven) string path of the compiled template
-    lf_text = tok.apply_chat_template(
-        [{"role": m["role"], "content": m["content"]} for m in msgs], chat_template=jinja, tokenize=False
-    )
     engine_ids = tok(engine_text, add_special_tokens=False)["input_ids"]
 
     def counts(text: str) -> dict[str, int]:
@@ -167,8 +250,8 @@ def check_template(name: str, kinds: tuple[str, ...] | None = None) -> MediaResu
         plugin=media.plugin,
         kinds=kinds,
         engine_text=engine_text,
-        lf_text=lf_text,
-        same_text=engine_text == lf_text and tok.decode(engine_ids) == tok.decode(lf_ids),
+        lf_text=tok.decode(lf_ids),
+        same_text=tok.decode(engine_ids) == tok.decode(lf_ids),
         same_ids=engine_ids == lf_ids,
         counts_engine=counts(engine_text),
         counts_lf=counts(tok.decode(lf_ids)),

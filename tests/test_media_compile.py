@@ -53,3 +53,55 @@ def test_string_content_is_unchanged_by_the_parts_path(qwen25):
     assert tok.apply_chat_template(msgs, chat_template=jinja, tokenize=False) == tok.apply_chat_template(
         as_parts, chat_template=jinja, tokenize=False)
     assert mm.plan(None, "image").reason
+
+
+@pytest.mark.parametrize(
+    "name, placeholder",
+    [
+        ("intern_vl", "<IMG_CONTEXT>"),  # LF's `<img>`+context+`</img>` collapsed onto the processor's token
+        ("ernie_vl", "Picture 2:<|IMAGE_START|><|IMAGE_PLACEHOLDER|><|IMAGE_END|>"),  # numbered across turns
+        ("qwen3_vl", "<|vision_start|><|video_pad|><|vision_end|>"),
+        ("qwen2_omni", "<|audio_bos|><|AUDIO|><|audio_eos|>"),
+        ("minicpm_o", "(<audio>./</audio>)"),
+        ("llava", "<image>"),
+    ],
+)
+def test_family_parts_render_lf_text_and_counts(name, placeholder):
+    r = check_template(name)
+    assert placeholder in r.engine_text
+    assert r.ok, (r.engine_text, r.lf_text, r.counts_engine, r.counts_lf)
+
+
+def test_the_check_can_fail():
+    """LLaVA's placeholder where Qwen2-VL's belongs: the text and the counts differ."""
+    from harness import harness_tokenizer
+
+    wrong = lte.compile_jinja("llava", harness_tokenizer("llava")[0])
+    r = check_template("qwen2_vl", kinds=("image",), jinja=wrong)
+    assert not r.ok and not r.same_ids
+
+
+def test_minicpm_video_and_paligemma_are_refused_with_the_reason():
+    from harness import harness_tokenizer
+
+    tok, _ = harness_tokenizer("minicpm_v")
+    jinja = lte.compile_jinja("minicpm_v", tok)
+    with pytest.raises(jinja2.TemplateError, match="minicpm_v.*video content parts.*per sampled frame"):
+        tok.apply_chat_template([{"role": "user", "content": [{"type": "video"}]}], chat_template=jinja, tokenize=False)
+    tok, _ = harness_tokenizer("paligemma")
+    jinja = lte.compile_jinja("paligemma", tok)
+    with pytest.raises(jinja2.TemplateError, match="paligemma.*process_token_ids"):
+        tok.apply_chat_template([{"role": "user", "content": [{"type": "image"}]}], chat_template=jinja, tokenize=False)
+
+
+def test_the_plugin_table_in_docs_is_current():
+    """docs/multimodal.md's per-plugin block is what scripts/multimodal_table.py writes (in this process: LF is
+    already loaded)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import multimodal_table
+
+    doc = multimodal_table.DOC.read_text(encoding="utf-8")
+    assert multimodal_table.render(doc) == doc, "docs/multimodal.md is stale: run python scripts/multimodal_table.py"

@@ -165,10 +165,6 @@ _RULES: tuple[PartRule, ...] = (
         "Gemma3Plugin",
         "gemma3",
         engine={"image": "<start_of_image>"},
-        refused={
-            "video": "LF's gemma3 plugin has no video token",
-            "audio": "LF's gemma3 plugin has no audio token",
-        },
         note="the processor replaces `<start_of_image>` by its full image sequence (`\\n\\n` + soft tokens + "
         "`<end_of_image>\\n\\n`), as LF does; pan-and-scan training (`image_do_pan_and_scan`) is not expressible",
     ),
@@ -176,7 +172,6 @@ _RULES: tuple[PartRule, ...] = (
         "Gemma3nPlugin",
         "gemma3n",
         engine={"image": "<start_of_image>", "audio": "<start_of_audio>"},
-        refused={"video": "LF's gemma3n plugin has no video token"},
         note="the processor replaces the begin-of-image/audio tokens by its full sequences, as LF does",
     ),
     PartRule(
@@ -245,6 +240,17 @@ _RULES: tuple[PartRule, ...] = (
         "mllama",
         engine={"image": "{image_token}"},
         note="one `<|image|>` per image, not expanded; the cross-attention mask follows from its position",
+    ),
+    PartRule(
+        "MossVLPlugin",
+        "moss_vl",
+        engine={"image": "{image_token}"},
+        refused={
+            "video": "LF (dev line) writes a video as one block per sampled frame with its timestamp "
+            "(`<|time_start|>1.5 seconds<|time_end|>` + image token), computed from the video's metadata, "
+            "which a chat template cannot know"
+        },
+        note="LF's dev line only (0.9.6.dev0); its processor is remote code",
     ),
     PartRule(
         "PaliGemmaPlugin",
@@ -347,6 +353,31 @@ def kinds_compiled(media: Optional[MediaSpec]) -> tuple[str, ...]:
 
 def kinds_refused(media: Optional[MediaSpec]) -> dict[str, str]:
     """Kinds LF's plugin takes that the template refuses, with the reason."""
-    if media is None:
+    if media is None or status(media)[0] == "refused":
         return {}
     return {k: plan(media, k).reason for k in KINDS if media.takes(k) and not plan(media, k).ok}
+
+
+def placeholders_text(media: Optional[MediaSpec]) -> str:
+    """The compiled placeholders of a plugin, for messages: ``<|vision_start|><|image_pad|><|vision_end|>`` per
+    image, ... (``Picture N:...`` where LF numbers them)."""
+    out = []
+    for k in KINDS:
+        p = plan(media, k)
+        if p.ok:
+            out.append(f"`{p.head + ('N' if p.numbered else '') + p.tail}` per {k}")
+    return ", ".join(out)
+
+
+def engine_media_reason(media: Optional[MediaSpec], engine: str, how: str) -> Optional[str]:
+    """Why an engine whose file has no place for media (Ollama, LMDeploy) cannot serve this template's media
+    parts as trained; ``None`` for a text-only template. ``how``: what the engine does with media instead."""
+    if media is None:
+        return None
+    state, why = status(media)
+    if state == "refused":
+        return f"media parts: refused for every engine: {why}"
+    return (
+        f"media parts: {engine} cannot place LF's placeholders ({placeholders_text(media)}, at the parts' "
+        f"positions): {how}; serve media with vLLM/SGLang and the compiled Jinja (docs/multimodal.md)"
+    )
