@@ -105,3 +105,61 @@ def test_the_plugin_table_in_docs_is_current():
 
     doc = multimodal_table.DOC.read_text(encoding="utf-8")
     assert multimodal_table.render(doc) == doc, "docs/multimodal.md is stale: run python scripts/multimodal_table.py"
+
+
+def test_ollama_and_lmdeploy_files_say_media_is_not_theirs(tmp_path, qwen25):
+    """Neither file has a place for media: the verdicts carry the reason with LF's placeholders (emit, repair,
+    SERVING.md and the report show verdict caveats), the Modelfile says "Text only"; a text-only template has no
+    such caveat, and the Jinja's caveat names what the template refuses."""
+    from lf_template_ext.compiler import ollama
+    from lf_template_ext.lf import compat
+    from lf_template_ext.model.options import TemplateOptions
+    from lf_template_ext.workflows.engines import ENGINES, EmitContext
+
+    def ctx(name):
+        snap = compat.snapshot(compat._template_module().TEMPLATES[name], qwen25, TemplateOptions())
+        return EmitContext(snapshot=snap, model_dir=str(tmp_path), model_name="m", tokenizer=qwen25)
+
+    vl = ctx("qwen2_vl")
+    for engine in ("ollama", "lmdeploy"):
+        v = ENGINES[engine].verdict(vl)
+        media = [c for c in v.caveats if c.startswith("media parts:")]
+        assert v.ok and len(media) == 1 and "<|vision_start|><|image_pad|><|vision_end|>` per image" in media[0], v
+    text = ollama.modelfile(vl.snapshot.spec, vl.snapshot.facts, stop_words=["<|im_end|>"], cutoff_len=None,
+                            jinja_may_take_over=False)
+    assert "# Text only: media parts: Ollama's Modelfile cannot place LF's placeholders" in text
+    assert not ENGINES["vllm"].verdict(vl).caveats
+    plain = ctx("qwen")
+    assert not any("media" in c for e in ("ollama", "lmdeploy", "vllm") for c in ENGINES[e].verdict(plain).caveats)
+    pali = ENGINES["vllm"].verdict(ctx("paligemma"))
+    assert pali.ok and "process_token_ids" in pali.caveats[0]
+
+
+@pytest.mark.parametrize("name", ["qwen3_vl", "llava"])
+def test_vllm_openai_format_renders_like_strings(name):
+    """vLLM's "openai" content format (chosen for these templates) turns every content, the system's and the
+    tool results' too, into a list of text parts (None: []): the probe corpus so converted renders exactly as
+    with string contents (and as LF encodes them: the coverage table's text columns)."""
+    from harness import harness_tokenizer
+
+    from lf_template_ext.model.corpus import probe_corpus
+
+    tok, _ = harness_tokenizer(name)
+    jinja = lte.compile_jinja(name, tok)
+    n = 0
+    for conv in probe_corpus():
+        msgs = conv["messages"]
+        as_parts = [
+            dict(m, content=[] if m.get("content") is None else [{"type": "text", "text": m["content"]}]) for m in msgs
+        ]
+        kw = {"tools": conv["tools"]} if conv.get("tools") else {}
+        try:
+            want = tok.apply_chat_template(msgs, chat_template=jinja, tokenize=False, **kw)
+        except jinja2.TemplateError:
+            continue  # what LF cannot encode is refused either way
+        assert tok.apply_chat_template(as_parts, chat_template=jinja, tokenize=False, **kw) == want, conv["id"]
+        n += 1
+    assert n >= 10
+    with pytest.raises(jinja2.TemplateError, match="system message can only hold text parts"):
+        tok.apply_chat_template([{"role": "system", "content": [{"type": "image"}]}, {"role": "user", "content": "x"}],
+                                chat_template=jinja, tokenize=False)

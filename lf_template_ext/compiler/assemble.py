@@ -160,6 +160,9 @@ def _write_state(w: JinjaWriter, spec: TemplateSpec, reasoning: bool) -> None:
     w.open('if messages and messages[0]["role"] == "system"')
     w.open('if messages[0]["content"] is string')
     w.stmt('set lf.system = messages[0]["content"]')
+    if media_parts.takes_parts(spec):  # vLLM's "openai" format sends every content as parts, the system's too
+        w.mid('elif messages[0]["content"] is iterable and messages[0]["content"] is not mapping')
+        media_parts.write_system_parts(w, spec)
     w.mid('elif messages[0]["content"] is defined and messages[0]["content"] is not none')
     w.out(f"raise_exception({_msg(spec, 'the system message content must be a string')})")
     w.close("endif")

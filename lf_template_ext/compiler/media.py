@@ -35,6 +35,22 @@ def _msg(spec: TemplateSpec, text: str) -> str:
     return lit(f"{PREFIX} (LF template '{spec.name}'): {text}")
 
 
+def write_system_parts(w: JinjaWriter, spec: TemplateSpec) -> None:
+    """The system message as parts (vLLM's "openai" content format sends every content as a list): its
+    text parts joined; LF's system string has no media (its plugin only reads the turns)."""
+    w.open('for part in messages[0]["content"]')
+    w.open('if part["type"] == "text"')
+    w.stmt('set lf.system = lf.system ~ (part["text"] if part["text"] is string else "")')
+    w.mid("else")
+    w.out(
+        "raise_exception("
+        + _msg(spec, "the system message can only hold text parts (LF's system prompt has no media); got ")
+        + ' ~ part["type"])'
+    )
+    w.close("endif")
+    w.close("endfor")
+
+
 def write_parts(w: JinjaWriter, spec: TemplateSpec) -> None:
     """Set ``content`` from a list of content parts (inside the message loop, after the string case)."""
     w.stmt('set lf.parts = ""')
