@@ -517,10 +517,8 @@ def media_spec(plugin: Any) -> Optional[MediaSpec]:
     tokens = tuple(
         (a, v) for a in _PLUGIN_TOKEN_ATTRS if isinstance(v := getattr(plugin, a, None), str) and v
     )
-    tags = (
-        ("image", constants.IMAGE_PLACEHOLDER),
-        ("video", constants.VIDEO_PLACEHOLDER),
-        ("audio", constants.AUDIO_PLACEHOLDER),
+    tags = tuple(  # LF's constants (env-overridable); a release without one keeps LF's default tag
+        (k, getattr(constants, f"{k.upper()}_PLACEHOLDER", f"<{k}>")) for k in ("image", "video", "audio")
     )
     return MediaSpec(plugin=cls.__name__, key=key, tokens=tokens, tags=tags)
 
