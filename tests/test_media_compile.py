@@ -8,7 +8,7 @@ from media_check import check_template
 
 import lf_template_ext as lte
 from lf_template_ext.model import media as mm
-from lf_template_ext.model.messages import lf_text_to_parts, parts_to_lf_text, to_lf
+from lf_template_ext.model.messages import from_lf, lf_text_to_parts, parts_to_lf_text, to_lf
 
 
 def test_qwen2_vl_parts_render_lf_text_and_ids():
@@ -28,6 +28,9 @@ def test_parts_and_tags_map_both_ways():
                                       {"type": "audio"}, {"type": "video"}]
     conv = to_lf([{"role": "user", "content": parts}, {"role": "assistant", "content": "x"}])
     assert conv.messages[0]["content"] == text and len(conv.images) == len(conv.audios) == len(conv.videos) == 1
+    back, _ = from_lf(conv.messages, media_parts=True)
+    assert back[0]["content"] == lf_text_to_parts(text) and back[1] == {"role": "assistant", "content": "x"}
+    assert from_lf(conv.messages)[0][0]["content"] == text  # without media_parts the text is passed as it is
 
 
 def test_a_kind_without_a_placeholder_is_refused_naming_template_and_kind(qwen25):
