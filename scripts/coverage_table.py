@@ -33,17 +33,22 @@ are frozen at the same instant.
 Cells: **exact** every case token-identical; **boundary** same text, but some token split differs because
 LF tokenizes each slot piece on its own (a BPE merge across a piece boundary, e.g. a reply that starts
 with newlines, or role markers that the check tokenizer does not know as special tokens); **(k unsupported)**
-k cases LF itself cannot encode (listed below); **n/a** the template has no such feature; **text only**
-multimodal template: text conversations compile, image/video/audio content parts are refused by the template
-with a message naming the feature (LF expands placeholders with the processor before encoding, engines after
-rendering, so a text-level template cannot reproduce LF's expanded ids). A **DIFFERS** cell would be a bug.
+k cases LF itself cannot encode (listed below); **n/a** the template has no such feature (*multimodal*: no LF
+plugin). A **DIFFERS** cell would be a bug.
 
 Columns: *plain* single and multi-turn chats; *system* system prompt, empty system prompt (falls back to the
 default system, an LF quirk we keep); *gen_prompt* `add_generation_prompt=True` on the conversation minus its
 last answer against LF's prompt ids of that turn; *tools* tool list, tool calls (single, parallel, with text),
 tool results; *reasoning* thoughts in history and last turn, with `enable_thinking` true, false and null both
 compiled in and passed as a template kwarg, and `mask_history`; *adversarial* quotes, backslashes, Jinja
-delimiters, `{{{{idx}}}}`, unicode, special-token look-alikes, leading/trailing whitespace.
+delimiters, `{{{{idx}}}}`, unicode, special-token look-alikes, leading/trailing whitespace; *multimodal* OpenAI
+content parts (image/video/audio of every kind the template's LF plugin takes, at the start, middle and end of
+two user turns) through the compiled Jinja against LF's own plugin `process_messages` before expansion
+(`expand_mm_tokens=False`) and `encode_multiturn` (`tests/media_check.py`, [multimodal.md](multimodal.md)):
+**text+count** the same text and the same number of placeholders of each kind (the processor then expands
+them; **exact after expansion** is the expansion check's verdict, multimodal.md); **(video refused)** a kind
+the plugin takes that no chat template can express (the part raises, naming the reason); **refused** the
+plugin cannot be expressed at all (reason below).
 
 Tokenizer: the model family's fixture when one loads offline, else `qwen2.5+markers` (Qwen2.5's tokenizer with
 the template's stop words, slot tokens, thought/tool-call words and role-marker strings added as special
@@ -85,11 +90,29 @@ def build() -> str:
         row["cells"]["whole"] = (whole.get(row["template"], "not run"), [])
     out = HEADER.format(lf=lf_compat.check_version(), tf=transformers.__version__)
     out += table_markdown(rows, COLUMNS + ("whole",))
+    out += _multimodal_section(rows)
     out += "\n## Unsupported cases and why\n\n"
     for name, ns in notes.items():
         reasons = sorted({n.split(": ", 1)[1] for n in ns})
         ids = sorted({n.split(": ", 1)[0] for n in ns})
         out += f"- `{name}` ({', '.join(ids)}): {'; '.join(reasons)}\n"
+    return out
+
+
+def _multimodal_section(rows: list) -> str:
+    """How many multimodal templates compile their media parts, and what is refused and why."""
+    cells = {r["template"]: r["cells"]["multimodal"] for r in rows if r["cells"]["multimodal"][0] != "n/a"}
+    compiled = [n for n, (v, _) in cells.items() if v.startswith("text+count")]
+    partial = [n for n in compiled if "refused" in cells[n][0]]
+    refused = [n for n, (v, _) in cells.items() if v == "refused"]
+    out = (
+        f"\n## Multimodal\n\n{len(cells)} templates have an LF multimodal plugin. Their media content parts: "
+        f"**text+count** {len(compiled)} (of which {len(partial)} refuse one kind), **refused** {len(refused)}; "
+        f"{len(compiled) + len(refused)} moved out of the former \"text only\" (media parts refused for all "
+        f"{len(cells)}).\n\n"
+    )
+    for name in partial + refused:
+        out += f"- `{name}`: {'; '.join(cells[name][1])}\n"
     return out
 
 

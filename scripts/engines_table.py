@@ -43,7 +43,11 @@ i.e. the vLLM column) when the folder name does not trigger a built-in template 
 Features are the columns of each source table (Ollama's has no adversarial column; its header says how those probes are counted). Cells: **exact** every feature the engine is given is token-identical; **boundary** same text, a token split
 differs at an LF slot boundary (the same for every engine; `docs/coverage.md`); **JSON key order** Ollama's
 tools are identical once the JSON's keys are sorted (Go maps); **refused: …** the artifact declines those
-features (or the whole template) and says why; **n/a** no artifact. No cell may say DIFFERS.
+features (or the whole template) and says why; **n/a** no artifact. No cell may say DIFFERS. **media:** (templates
+with an LF multimodal plugin) image/video/audio content parts: **text+count** the compiled Jinja renders them as
+LF's text before expansion with the same placeholder counts (docs/coverage.md), **refused** the artifact cannot
+place them; Ollama takes images outside its TEMPLATE and LMDeploy's JSON has no media slots, so both serve such a
+model's text conversations only (the reason per family is in `lf-template emit`'s caveats; [multimodal.md](multimodal.md)).
 
 """
 
@@ -98,9 +102,10 @@ def build() -> str:
     lines = ["| template | vLLM / SGLang / HF | Ollama | LMDeploy JSON |", "|---|---|---|---|"]
     counts = {"vllm": 0, "ollama": 0, "lmdeploy": 0}
     for name, cov in coverage.items():
-        hf = fold(cov, skip=("class", "tokenizer"))
-        if "text only" in cov.get("multimodal", ""):
-            hf += " (text only)"
+        mm = cov.get("multimodal", "n/a")
+        hf = fold({k: v for k, v in cov.items() if k != "multimodal"}, skip=("class", "tokenizer"))
+        if mm != "n/a":  # media parts: what the compiled Jinja does with them (docs/multimodal.md)
+            hf += f"; media: {mm}"
         ol = fold(ollama[name], skip=("class",)) if name in ollama else "n/a"
         lm_cells = lmdeploy.get(name)
         if lm_cells is None:
@@ -109,6 +114,9 @@ def build() -> str:
             lm = "refused (whole template)"
         else:
             lm = fold(lm_cells, skip=("class", "tokenizer"))
+        if mm != "n/a":  # neither file has a place for media (docs/multimodal.md, `lf-template emit` says why)
+            ol += "; media: refused" if ol != "n/a" else ""
+            lm += "; media: refused" if lm not in ("n/a", "refused (whole template)") else ""
         counts["vllm"] += "DIFFERS" not in hf
         counts["ollama"] += ol.startswith(("exact", "boundary"))
         counts["lmdeploy"] += lm.startswith(("exact", "boundary"))

@@ -182,13 +182,33 @@ def coverage_row(name: str) -> dict[str, Any]:
         "tools": _cell(pick(_TOOLS)),
         "reasoning": _cell(pick(_REASONING)) if kind in ("reasoning", "glm47") else ("n/a", []),
         "adversarial": _cell(pick(_ADVERSARIAL)),
-        "multimodal": (
-            ("text only", ["image/video/audio parts: refused by the template (see docs/coverage.md)"])
-            if type(template.mm_plugin).__name__ != "BasePlugin"
-            else ("n/a", [])
-        ),
+        "multimodal": multimodal_cell(name),
     }
     return {"template": name, "kind": kind, "tokenizer": label, "cells": cells, "cases": cases}
+
+
+def multimodal_cell(name: str) -> tuple[str, list[str]]:
+    """The *multimodal* cell: the template's media parts through the compiled Jinja vs LF's plugin
+    (tests/media_check.py): ``text+count`` (same text as LF's ``process_messages`` before expansion, same
+    placeholder counts), ``refused`` (the plugin cannot be expressed; the reason is a note), ``n/a``
+    (no plugin). Kinds the plugin takes but a template cannot render are named: ``(video refused)``."""
+    from media_check import check_template
+
+    from lf_template_ext.lf import compat as lf_compat
+    from lf_template_ext.model import media as mm
+
+    media = lf_compat.media_spec(lf_compat._template_module().TEMPLATES[name].mm_plugin)
+    status, reason = mm.status(media)
+    if status == "n/a":
+        return "n/a", []
+    if status == "refused":
+        return "refused", [f"multimodal: {reason}"]
+    refused = mm.kinds_refused(media)
+    r = check_template(name)
+    if not r.ok:
+        return "DIFFERS", [f"multimodal: {r.engine_text!r} vs LF {r.lf_text!r}"]
+    cell = "text+count" + (f" ({', '.join(refused)} refused)" if refused else "")
+    return cell, [f"multimodal ({k}): {why}" for k, why in refused.items()]
 
 
 def _renamed(case: Any, suffix: str) -> Any:

@@ -91,6 +91,13 @@ out = {"spec": snap.spec.tools_lstrip_without_system}
 for label, spec in (("dev", snap.spec), ("0.9.5 rule", old)):
     r = verify_template("qwen3", tok, conv, jinja=compile_spec(spec, snap.facts), frozen=FROZEN, prepared=snap.prepared)
     out[label] = [c.status for c in r.cases]
+# media parts (issue 12): every dev plugin has a rule; a dev template's parts vs the dev line's process_messages
+from lf_template_ext.model import media as mm
+from media_check import check_template
+specs = {n: lf_compat.media_spec(t.mm_plugin) for n, t in lf_compat._template_module().TEMPLATES.items()}
+out["media"] = {n: [m.plugin, mm.status(m)[0], list(mm.kinds_compiled(m))] for n, m in specs.items() if m is not None}
+r = check_template("qwen3_vl")
+out["qwen3_vl_media"] = [r.ok, r.counts_engine]
 print("RESULT" + json.dumps(out))
 """
 
@@ -130,3 +137,7 @@ def test_dev_line_cli_jinja_repair_check_and_tools_without_system(dev_root, tmp_
     assert out["spec"] is True
     assert out["dev"] == ["identical", "identical"]
     assert "differs" in out["0.9.5 rule"], out
+    media = out["media"]  # the dev line's plugins (moss_vl is new) all have a rule; the parts match LF's text
+    assert media["moss_vl"] == ["MossVLPlugin", "compiled", ["image"]], media["moss_vl"]
+    assert media["paligemma"][1] == "refused" and len(media) >= 49, media
+    assert out["qwen3_vl_media"] == [True, {"image": 2, "video": 1}], out["qwen3_vl_media"]

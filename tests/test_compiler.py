@@ -84,10 +84,18 @@ def _loops_over_content(jinja: str) -> bool:
     return False
 
 
-@pytest.mark.parametrize("name", ["qwen", "qwen3", "llama3", "mistral", "glm4", "gemma4", "default"])
+@pytest.mark.parametrize("name", ["qwen", "qwen3", "llama3", "mistral", "glm4", "default"])
 def test_content_format_is_string_for_vllm(name):
     tok, _ = harness_tokenizer(name)
     assert not _loops_over_content(lte.compile_jinja(name, tok))
+
+
+@pytest.mark.parametrize("name", ["gemma4", "qwen2_vl"])
+def test_content_format_is_openai_for_a_multimodal_template(name):
+    """A template with an LF multimodal plugin loops over content parts (compiler/media.py), so vLLM passes
+    the parts (its "openai" format) and the media placeholders land where the client put the parts."""
+    tok, _ = harness_tokenizer(name)
+    assert _loops_over_content(lte.compile_jinja(name, tok))
 
 
 def test_detector_sees_a_content_loop():

@@ -25,6 +25,7 @@ from .._version import __version__
 from ..errors import UnsupportedTemplateError
 from ..model.spec import TemplateSpec, Text, TokenizerFacts
 from ..model.tool_order import CANONICAL, CLIENT, check_tool_order
+from . import media as media_parts
 from . import tools as tool_macros
 from .jinja_text import JinjaWriter, lit
 from .slots import formatter_expr
@@ -149,6 +150,7 @@ def _write_state(w: JinjaWriter, spec: TemplateSpec, reasoning: bool) -> None:
     state = ['system=""', 'system_text=""']
     if reasoning:
         state.append(f"thinking={_jinja_const(spec.enable_thinking)}")
+    state += media_parts.state_fields(spec)
     w.stmt(f"set lf = namespace({', '.join(state)})")
     if reasoning:
         w.open("if enable_thinking is defined")
@@ -158,6 +160,9 @@ def _write_state(w: JinjaWriter, spec: TemplateSpec, reasoning: bool) -> None:
     w.open('if messages and messages[0]["role"] == "system"')
     w.open('if messages[0]["content"] is string')
     w.stmt('set lf.system = messages[0]["content"]')
+    if media_parts.takes_parts(spec):  # vLLM's "openai" format sends every content as parts, the system's too
+        w.mid('elif messages[0]["content"] is iterable and messages[0]["content"] is not mapping')
+        media_parts.write_system_parts(w, spec)
     w.mid('elif messages[0]["content"] is defined and messages[0]["content"] is not none')
     w.out(f"raise_exception({_msg(spec, 'the system message content must be a string')})")
     w.close("endif")
@@ -172,7 +177,10 @@ def _write_state(w: JinjaWriter, spec: TemplateSpec, reasoning: bool) -> None:
 
 
 def _write_turn_checks(w: JinjaWriter, spec: TemplateSpec) -> None:
-    """Refuse what LF cannot encode (turn order, non-string content); set ``content``."""
+    """Refuse what LF cannot encode (turn order, content it cannot take); set ``content``.
+
+    With an LF multimodal plugin a list of content parts is rendered in order (compiler/media.py).
+    """
     w.open('if message["role"] == "system"')
     w.out(
         f"raise_exception({_msg(spec, 'a system message is only allowed as the first message (LF trains with one system prompt per conversation)')})"
@@ -201,10 +209,16 @@ def _write_turn_checks(w: JinjaWriter, spec: TemplateSpec) -> None:
     w.stmt('set content = message["content"]')
     w.mid('elif message["content"] is not defined or message["content"] is none')
     w.stmt('set content = ""')
+    if media_parts.takes_parts(spec):  # LF's multimodal plugin: parts in order (compiler/media.py)
+        w.mid('elif message["content"] is iterable and message["content"] is not mapping')
+        media_parts.write_parts(w, spec)
     w.mid("else")
-    w.out(
-        f"raise_exception({_msg(spec, 'message content must be a string; list/multimodal content parts are not supported by this template (serve with --chat-template-content-format string)')})"
-    )
+    if media_parts.takes_parts(spec):
+        w.out(f"raise_exception({_msg(spec, 'message content must be a string or a list of content parts')})")
+    else:
+        w.out(
+            f"raise_exception({_msg(spec, 'message content must be a string; list/multimodal content parts are not supported by this template (serve with --chat-template-content-format string)')})"
+        )
     w.close("endif")
 
 

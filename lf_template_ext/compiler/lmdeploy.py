@@ -92,6 +92,20 @@ HF_PATH = (
 )
 
 
+#: What LMDeploy does with media instead of the JSON (its VL models build the image tokens in their own code).
+LMDEPLOY_MEDIA = (
+    "the ChatTemplateConfig JSON has no media slots; LMDeploy's vision models insert their own image tokens "
+    "into the rendered text"
+)
+
+
+def media_reason(spec: TemplateSpec) -> Optional[str]:
+    """Why the LMDeploy JSON does not serve the template's media parts as trained (``None``: text-only)."""
+    from ..model.media import engine_media_reason
+
+    return engine_media_reason(spec.media, "LMDeploy's JSON", LMDEPLOY_MEDIA)
+
+
 @dataclass(frozen=True)
 class LMDeployTemplate:
     """The JSON fields and what a conversation may use with them.

@@ -373,6 +373,20 @@ def ollama_parser(spec: TemplateSpec) -> str | None:
     return "qwen3"
 
 
+#: What Ollama does with media instead of the TEMPLATE (server/prompt.go, ``api.Message.Images``).
+OLLAMA_MEDIA = (
+    "Ollama takes images beside the message text and puts them into the prompt itself (image tags or its own "
+    "model code, in front of the message text), never through the TEMPLATE, which sees only the text"
+)
+
+
+def media_reason(spec: TemplateSpec) -> str | None:
+    """Why this Modelfile does not serve the template's media parts as trained (``None``: text-only template)."""
+    from ..model.media import engine_media_reason
+
+    return engine_media_reason(spec.media, "Ollama's Modelfile", OLLAMA_MEDIA)
+
+
 def modelfile(
     spec: TemplateSpec,
     facts: TokenizerFacts,
@@ -412,6 +426,9 @@ def modelfile(
             raise UnsupportedTemplateError(spec.name, f"ADAPTER path {adapter!r} cannot be written in a Modelfile", "modelfile")
         lines.append(f"ADAPTER {adapter}")
     lines.append('TEMPLATE """' + tpl.text + '"""')
+    media = media_reason(spec)
+    if media:
+        lines.append("# Text only: " + media.replace("\n", " ") + ".")
     lines.append(
         "# No SYSTEM line: the TEMPLATE applies LF's default system itself, also for an empty system message "
         "(Ollama injects SYSTEM only when the first message is not a system message)."

@@ -35,6 +35,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Optional
 
 from ..errors import BadInputError, UnsupportedTemplateError
+from ..model.media import MediaSpec
 from ..model.options import TemplateOptions
 from ..model.spec import (
     FormatterSpec,
@@ -481,10 +482,45 @@ def template_spec(prepared: Prepared) -> TemplateSpec:
             tool_prompt=tool_prompt_pieces(tools_fmt.tool_format) if tools_fmt.kind == "tool" else (),
             tools_lstrip_without_system=caps.tools_lstrip_without_system and kind != "llama2",
             lf_version=prepared.lf_version,
+            media=media_spec(t.mm_plugin),
         )
     except UnsupportedTemplateError as e:
         raise UnsupportedTemplateError(prepared.name, e.reason, e.feature) from None
     return spec
+
+
+#: The plugin attributes that name tokens (set per template by ``get_mm_plugin`` or as class defaults).
+_PLUGIN_TOKEN_ATTRS = (
+    "image_token",
+    "video_token",
+    "audio_token",
+    "vision_bos_token",
+    "vision_eos_token",
+    "audio_bos_token",
+    "audio_eos_token",
+)
+
+
+def media_spec(plugin: Any) -> Optional[MediaSpec]:
+    """LF's multimodal plugin as data: its class, its name in ``PLUGINS``, its tokens and LF's tags.
+
+    ``None`` for ``BasePlugin`` (a text-only template). Read from the plugin object itself, so a template
+    registered with other tokens (``dots_ocr``'s ``<|imgpad|>``) or the dev line's new plugins come out right.
+    """
+    cls = type(plugin)
+    if cls.__name__ == "BasePlugin":
+        return None
+    from llamafactory.data import mm_plugin as mm
+    from llamafactory.extras import constants
+
+    key = next((k for k, v in getattr(mm, "PLUGINS", {}).items() if v is cls), "")
+    tokens = tuple(
+        (a, v) for a in _PLUGIN_TOKEN_ATTRS if isinstance(v := getattr(plugin, a, None), str) and v
+    )
+    tags = tuple(  # LF's constants (env-overridable); a release without one keeps LF's default tag
+        (k, getattr(constants, f"{k.upper()}_PLACEHOLDER", f"<{k}>")) for k in ("image", "video", "audio")
+    )
+    return MediaSpec(plugin=cls.__name__, key=key, tokens=tokens, tags=tags)
 
 
 def tokenizer_facts(tokenizer: Any) -> TokenizerFacts:

@@ -12,6 +12,11 @@ enum in every supported LF version).
   before the content, LF's dataset convention;
 * ``tools`` (the request's list) -> ``json.dumps(tools, ensure_ascii=False)``.
 
+* list content (OpenAI content parts) -> LF's text with a tag at each media part's position
+  (``<image>``/``<video>``/``<audio>``, model/media.py), text parts joined with nothing between them
+  (LF's API does the same); the media parts are kept in order in ``LFConversation.images`` / ``videos`` /
+  ``audios`` (LF's dataset columns). :func:`lf_text_to_parts` is the inverse.
+
 What LF cannot represent raises ``UnrepresentableConversation``.
 """
 
@@ -19,10 +24,11 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ..errors import ConversationError
+from .media import KINDS, LF_TAGS, PART_TYPES
 
 DEFAULT_THOUGHT_WORDS = ("<think>\n", "\n</think>\n\n")
 DEFAULT_TOOL_CALL_WORDS = ("<tool_call>", "</tool_call>")
@@ -37,6 +43,60 @@ class LFConversation:
     messages: list[dict[str, str]]
     system: str
     tools: str
+    # The media parts, in order of appearance (LF's ``images``/``videos``/``audios`` columns).
+    images: list[Any] = field(default_factory=list)
+    videos: list[Any] = field(default_factory=list)
+    audios: list[Any] = field(default_factory=list)
+
+
+def parts_to_lf_text(
+    parts: list[Any], position: int = 0, tags: Optional[dict[str, str]] = None
+) -> tuple[str, list[tuple[str, Any]]]:
+    """OpenAI content parts -> (LF text with a tag at each media part, [(kind, part)] in order).
+
+    Text parts are joined with nothing between them, as LF's API joins them (``api/chat.py``).
+    """
+    tags = {**LF_TAGS, **(tags or {})}
+    text, media = "", []
+    for j, part in enumerate(parts):
+        if isinstance(part, str):
+            text += part
+            continue
+        kind = PART_TYPES.get(part.get("type", "")) if isinstance(part, dict) else None
+        if kind is None:
+            raise UnrepresentableConversation(
+                f"message {position}: content part {j} has an unknown type {part.get('type') if isinstance(part, dict) else part!r}"
+            )
+        if kind == "text":
+            text += part.get("text") or ""
+        else:
+            text += tags[kind]
+            media.append((kind, part))
+    return text, media
+
+
+def lf_text_to_parts(text: str, tags: Optional[dict[str, str]] = None) -> list[dict[str, Any]]:
+    """LF text with tags -> content parts: text parts between ``{"type": kind}`` parts, at the tags' positions.
+
+    The inverse of :func:`parts_to_lf_text` (empty text parts are dropped); what an engine is sent for a
+    sample of an LF multimodal dataset.
+    """
+    tags = {**LF_TAGS, **(tags or {})}
+    by_tag = {tags[k]: k for k in KINDS}
+    pattern = "(" + "|".join(re.escape(t) for t in sorted(by_tag, key=len, reverse=True)) + ")"
+    out: list[dict[str, Any]] = []
+    for piece in re.split(pattern, text):
+        if piece in by_tag:
+            out.append({"type": by_tag[piece]})
+        elif piece:
+            out.append({"type": "text", "text": piece})
+    return out
+
+
+def has_media_tags(text: str, tags: Optional[dict[str, str]] = None) -> bool:
+    """Whether LF text holds a media tag (LF's plugin would replace it)."""
+    tags = {**LF_TAGS, **(tags or {})}
+    return any(t in text for t in tags.values())
 
 
 def _arguments_object(arguments: Any) -> Any:
@@ -48,10 +108,14 @@ def _arguments_object(arguments: Any) -> Any:
     return arguments
 
 
-def _text(message: dict[str, Any], position: int) -> str:
+def _text(message: dict[str, Any], position: int, media: Optional[list] = None) -> str:
     content = message.get("content")
     if content is None:
         return ""
+    if isinstance(content, list) and media is not None:
+        text, found = parts_to_lf_text(content, position)
+        media.extend(found)
+        return text
     if not isinstance(content, str):
         raise UnrepresentableConversation(f"message {position}: content must be a string (got {type(content).__name__})")
     return content
@@ -71,6 +135,7 @@ def to_lf(
         system = _text(messages[0], 0)
         rest = messages[1:]
     out: list[dict[str, str]] = []
+    media: list[tuple[str, Any]] = []
     for i, message in enumerate(rest):
         role = message.get("role")
         even = i % 2 == 0
@@ -80,7 +145,7 @@ def to_lf(
             raise UnrepresentableConversation(f"expected a user or tool message at position {i}, got {role}")
         if not even and role != "assistant":
             raise UnrepresentableConversation(f"expected an assistant message at position {i}, got {role}")
-        text = _text(message, i)
+        text = _text(message, i, media)
         if role == "user":
             out.append({"role": "user", "content": text})
         elif role == "tool":
@@ -110,7 +175,15 @@ def to_lf(
             else:
                 out.append({"role": "assistant", "content": text})
     tools_json = json.dumps(tools, ensure_ascii=False) if tools else ""
-    return LFConversation(messages=out, system=system, tools=tools_json)
+    by_kind = {k: [p for kind, p in media if kind == k] for k in KINDS}
+    return LFConversation(
+        messages=out,
+        system=system,
+        tools=tools_json,
+        images=by_kind["image"],
+        videos=by_kind["video"],
+        audios=by_kind["audio"],
+    )
 
 
 def _parse_calls(payload: str) -> list[dict[str, Any]]:
@@ -129,8 +202,12 @@ def from_lf(
     *,
     thought_words: tuple[str, str] = DEFAULT_THOUGHT_WORDS,
     tool_call_words: Optional[tuple[str, str]] = DEFAULT_TOOL_CALL_WORDS,
+    media_parts: bool = False,
 ) -> tuple[list[dict[str, Any]], Optional[list[dict[str, Any]]]]:
     """Map LF's (messages, system, tools) to the OpenAI shape an engine is sent.
+
+    ``media_parts``: user/tool/assistant texts holding LF's media tags become content parts
+    (:func:`lf_text_to_parts`); without it the text is passed as it is.
 
     The inverse of :func:`to_lf`, following ``FunctionFormatter``'s reading of a function
     turn: text around ``tool_call_words`` (or a thought before plain JSON) stays content,
@@ -142,7 +219,10 @@ def from_lf(
         out.append({"role": "system", "content": system})
     for m in messages:
         role, content = str(m["role"]), m["content"]
-        if role == "user":
+        if media_parts and role in ("user", "observation", "assistant") and has_media_tags(content):
+            parts: Any = lf_text_to_parts(content)
+            out.append({"role": {"observation": "tool"}.get(role, role), "content": parts})
+        elif role == "user":
             out.append({"role": "user", "content": content})
         elif role == "observation":
             out.append({"role": "tool", "content": content})

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Optional, Union
 
+from .media import MediaSpec
+
 TemplateKind = Literal["plain", "llama2", "reasoning", "glm47"]
 
 #: The template classes that handle thoughts (LF's ``ReasoningTemplate`` and its GLM-4.7 subclass).
@@ -107,6 +109,8 @@ class TemplateSpec:
     # there is no system message (``Llama2Template`` does not).
     tools_lstrip_without_system: bool = False
     lf_version: str = ""
+    # The LF plugin's facts (class, tokens): what a media part compiles to (model/media.py); None: no plugin.
+    media: Optional[MediaSpec] = None
 
     @property
     def is_reasoning(self) -> bool:

@@ -71,6 +71,18 @@ def _always(ctx: "EmitContext") -> Verdict:
     return Verdict(True)
 
 
+def _jinja_expressible(ctx: "EmitContext") -> Verdict:
+    """The compiled Jinja serves every text conversation; media parts a plugin cannot express raise in the
+    template (compiler/media.py) and are caveats here (docs/multimodal.md)."""
+    from ..model import media as mm
+
+    m = ctx.snapshot.spec.media
+    state, why = mm.status(m)
+    if state == "refused":
+        return Verdict(True, caveats=(f"media parts: refused (the template raises): {why}",))
+    return Verdict(True, caveats=tuple(f"{k} parts: refused (the template raises): {r}" for k, r in mm.kinds_refused(m).items()))
+
+
 @dataclass(frozen=True)
 class Engine:
     name: str
@@ -225,6 +237,9 @@ def _lmdeploy_expressible(ctx: EmitContext) -> Verdict:
         why = tpl.reason(feature)
         if why:
             caveats.append(f"{feature.replace('_', ' ')}: {why.split('; serve with')[0]}")
+    media = lmdeploy.media_reason(ctx.snapshot.spec)
+    if media:  # text conversations are served as trained; media parts are not (docs/multimodal.md)
+        caveats.append(media)
     return Verdict(True, caveats=tuple(caveats))
 
 
@@ -232,11 +247,14 @@ def _ollama_expressible(ctx: EmitContext) -> Verdict:
     """Ollama re-serializes tool JSON from Go structs and maps (sorted keys): tool definitions match training
     only when training wrote them canonically (``tokenize: whole``); call arguments always keep the dataset's order
     in training, so they are a caveat either way."""
+    from ..compiler.ollama import media_reason
     from ..model.tool_order import CANONICAL, tool_order_for
     from ..modeldir.record import trained_tokenize
 
+    media = media_reason(ctx.snapshot.spec)
+    extra = (media,) if media else ()  # text conversations as trained; media parts not (docs/multimodal.md)
     if ctx.snapshot.spec.tools_format is None:
-        return Verdict(True)
+        return Verdict(True, caveats=extra)
     if tool_order_for(ctx.tokenize or trained_tokenize(ctx.model_dir)) == CANONICAL:
         what = ("tool-call arguments: Ollama hands them to the TEMPLATE as a Go map, so they come out in sorted key "
                 "order where training wrote the dataset's (tool definitions were trained in that same sorted order: "
@@ -245,7 +263,7 @@ def _ollama_expressible(ctx: EmitContext) -> Verdict:
         what = ("tools: Ollama hands tool definitions and call arguments to the TEMPLATE as Go structs and maps, so "
                 "their JSON comes out in struct / sorted key order where training wrote the dataset's order: a tool "
                 "prompt can differ from training in key order only (docs/engines-ollama.md, `normalised-JSON`)")  # fmt: skip
-    return Verdict(True, caveats=(what,))
+    return Verdict(True, caveats=(what,) + extra)
 
 
 def lmdeploy_name_warning(model_dir_name: str) -> Optional[str]:
@@ -354,7 +372,7 @@ def _validate_lmdeploy_json(text: str, path: str) -> None:
 
 
 ENGINES: dict[str, Engine] = {
-    "vllm": Engine("vllm", "chat_template.jinja", _emit_jinja, written_by_repair=False),
+    "vllm": Engine("vllm", "chat_template.jinja", _emit_jinja, written_by_repair=False, expressible=_jinja_expressible),
     "ollama": Engine(
         "ollama", "Modelfile", _emit_ollama,
         preflight=_ollama_preflight, side=_ollama_side, validate_artifact=_validate_modelfile,
