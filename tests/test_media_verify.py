@@ -1,0 +1,89 @@
+"""Issue 12, verification after expansion: LF's full multimodal path against the model's HF processor.
+
+Real objects only: the installed LF (``mm_plugin.process_messages``, the template encoding,
+``process_token_ids``, ``patch_processor``), transformers' real processor assembled from the processor
+fixtures (``tests/processor_fixtures.py``) and images/videos generated here. The expected numbers are
+measured with those: a 1600x1200 image is 768 ``<|image_pad|>`` in LF's encoding (LF resizes to
+``image_max_pixels`` = 768*768 first) and 2451 through Qwen2.5-VL's processor (up to 12,845,056 pixels).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+processor_fixtures = pytest.importorskip(
+    "processor_fixtures", reason="the processor fixtures (tests/processor_fixtures.py) are not in this tree"
+)
+
+
+@pytest.fixture(scope="module")
+def qwen25_vl(tmp_path_factory):
+    from lf_template_ext.lf import media as lf_media
+
+    path = processor_fixtures.processor_dir(processor_fixtures.QWEN2_5_VL, tmp_path_factory.mktemp("qwen25vl"))
+    return lf_media.load_processor(str(path))
+
+
+def test_media_argument_defaults_are_lfs():
+    """LF's ProcessorArguments defaults, read from its source (the values patch_processor sets)."""
+    from lf_template_ext.lf.media import media_argument_defaults
+
+    d = media_argument_defaults()
+    assert d["image_max_pixels"] == 768 * 768 and d["image_min_pixels"] == 32 * 32
+    assert d["video_max_pixels"] == 256 * 256 and d["video_fps"] == 2.0 and d["video_maxlen"] == 128
+    assert d["audio_sampling_rate"] == 16000
+
+
+def test_qwen2_5_vl_own_template_matches_lf_but_for_resolution(qwen25_vl):
+    """qwen2_vl + the model's own chat template: every image and video case equals LF's expanded ids, the
+    large image differs in resolution only (and is found to be that, not a count or placeholder difference)."""
+    from lf_template_ext.verifier import media as vm
+
+    report = vm.verify_media("qwen2_vl", qwen25_vl, kinds=("image", "video"))
+    text = vm.format_report(report)
+    by_id = {c.id: c for c in report.cases}
+    not_identical = sorted(i for i, c in by_id.items() if c.status != "identical")
+    assert not_identical == ["image/large/full", "image/large/gen"], text
+    large = by_id["image/large/full"]
+    assert large.group == "resolution", text
+    assert large.expected_media == {"image": 768} and large.actual_media == {"image": 2451}, text
+    assert by_id["video/clip/full"].expected_media == by_id["video/clip/full"].actual_media == {"video": 24}  # 4 frames of 112x84: 2 x 6 x 8 patches / 4
+    assert by_id["image/two/full"].expected_media == {"image": 4 + 99}
+    assert "resolution: 2 (image/large/full, image/large/gen)" in text
+
+
+def test_training_media_arguments_reach_lfs_side(qwen25_vl):
+    """LF trained with the processor's own pixel limit: the large image is no longer resized, ids equal."""
+    from lf_template_ext.verifier import media as vm
+
+    case = [c for c in vm.probe_cases(("image",)) if c.id == "image/large"]
+    report = vm.verify_media("qwen2_vl", qwen25_vl, cases=case, media_args={"image_max_pixels": 12845056})
+    assert [c.status for c in report.cases] == ["identical", "identical"], vm.format_report(report)
+    assert report.options["media"]["image_max_pixels"] == 12845056
+
+
+def test_a_template_with_another_placeholder_is_found(qwen25_vl):
+    """The check can fail: a template writing the bare pad token (no vision_start/end) is a placeholder
+    difference on every image case, with the first diverging token shown."""
+    from lf_template_ext.verifier import media as vm
+
+    jinja = qwen25_vl.chat_template.replace("<|vision_start|><|image_pad|><|vision_end|>", "<|image_pad|>")
+    assert jinja != qwen25_vl.chat_template
+    cases = [c for c in vm.probe_cases(("image",), large=False) if c.id in ("image/first", "image/later-turn")]
+    report = vm.verify_media("qwen2_vl", qwen25_vl, jinja, cases=cases)
+    groups = vm.groups(report)
+    assert sorted(groups["placeholder"]) == sorted(c.id for c in report.cases), vm.format_report(report)
+    first = report.cases[0].first_diff
+    assert "<|vision_start|>" in first.expected_text and "<|vision_start|>" not in first.actual_text
+
+
+def test_groups_collapse_media_runs():
+    """The grouping rule on plain ids: runs of a medium's token collapse; what remains decides."""
+    from lf_template_ext.verifier.media import group_of, media_counts
+
+    pad = {9: "image"}
+    assert group_of([1, 9, 9, 9, 2], [1, 9, 2], pad) == "count"
+    assert group_of([1, 8, 9, 9, 2], [1, 9, 9, 2], pad) == "placeholder"
+    assert group_of([1, 9, 9, 2, 9], [1, 9, 2, 9, 9, 9], pad) == "count"
+    assert group_of([1, 9, 2, 9], [1, 9, 2], pad) == "placeholder"
+    assert media_counts([1, 9, 9, 2, 9], pad) == {"image": 3}
