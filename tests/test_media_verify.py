@@ -87,3 +87,73 @@ def test_groups_collapse_media_runs():
     assert group_of([1, 9, 9, 2, 9], [1, 9, 2, 9, 9, 9], pad) == "count"
     assert group_of([1, 9, 2, 9], [1, 9, 2], pad) == "placeholder"
     assert media_counts([1, 9, 9, 2, 9], pad) == {"image": 3}
+
+
+# -- check --dataset with media -------------------------------------------------------------------------
+
+MM_ENTRIES = {  # as LF's data/dataset_info.json declares mllm_demo (sharegpt) and an alpaca dataset with images
+    "mm_sharegpt": {
+        "file_name": "mm_sharegpt.json",
+        "formatting": "sharegpt",
+        "columns": {"messages": "messages", "images": "images"},
+        "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"},
+    },
+    "mm_alpaca": {
+        "file_name": "mm_alpaca.json",
+        "columns": {"prompt": "instruction", "query": "input", "response": "output", "images": "images"},
+    },
+}
+
+
+def write_mm_dataset(d):
+    import json
+
+    from lf_template_ext.verifier.media import probe_image
+
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "img").mkdir(exist_ok=True)
+    for name, (w, h, seed) in {"small": (64, 48, 0), "medium": (320, 240, 1), "large": (1600, 1200, 2)}.items():
+        probe_image(w, h, seed).save(d / "img" / f"{name}.png")
+    sharegpt = [
+        {"messages": [{"role": "user", "content": "<image>What is it?"}, {"role": "assistant", "content": "Stripes."}],
+         "images": ["img/small.png"]},
+        {"messages": [{"role": "user", "content": "<image>Where is the box?"}, {"role": "assistant", "content": "Top left."}],
+         "images": ["img/large.png"]},
+        {"messages": [{"role": "user", "content": "Hi."}, {"role": "assistant", "content": "Hello."},
+                      {"role": "user", "content": "<image><image>Compare."}, {"role": "assistant", "content": "Same."}],
+         "images": ["img/small.png", "img/medium.png"]},
+        {"messages": [{"role": "user", "content": "<image><image>Two tags, one image."}, {"role": "assistant", "content": "?"}],
+         "images": ["img/small.png"]},
+    ]  # fmt: skip
+    alpaca = [
+        {"instruction": "<image>Describe the picture.", "input": "", "output": "A pattern.", "images": ["img/medium.png"]},
+        {"instruction": "Say hi.", "input": "", "output": "Hi.", "images": []},
+    ]
+    (d / "mm_sharegpt.json").write_text(json.dumps(sharegpt, indent=1), encoding="utf-8")
+    (d / "mm_alpaca.json").write_text(json.dumps(alpaca, indent=1), encoding="utf-8")
+    (d / "dataset_info.json").write_text(json.dumps(MM_ENTRIES, indent=1), encoding="utf-8")
+    return d
+
+
+def test_check_dataset_with_images(tmp_path, capsys):
+    """check --dataset on sharegpt and alpaca rows with image files: LF's expanded ids vs the dir's processor,
+    sample by sample; the large image is a resolution difference, the row whose tags outnumber its images is
+    one LF cannot encode (unsupported, fails the check unless --allow-skipped)."""
+    import json
+
+    from lf_template_ext.cli.main import main as cli_main
+
+    model = processor_fixtures.processor_dir(processor_fixtures.QWEN2_5_VL, tmp_path / "model")
+    data = write_mm_dataset(tmp_path / "data")
+    args = ["check", str(model), "--template", "qwen2_vl", "--dataset", "mm_sharegpt,mm_alpaca", "--dataset-dir", str(data)]
+    code = cli_main([*args, "--workers", "1", "--report", str(tmp_path / "r.json")])
+    text = capsys.readouterr().out
+    print(text)
+    report = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert code == 1, text
+    assert report["summary"] == {"identical": 4, "boundary_only": 0, "differs": 1, "unsupported": 1}, text
+    assert report["samples"]["mm_sharegpt"]["differs"] == [1] and report["samples"]["mm_sharegpt"]["unsupported"] == [3]
+    case = next(c for c in report["cases"] if c["status"] == "differs")
+    assert case["group"] == "resolution" and case["media_tokens"] == {"training": {"image": 768}, "engine": {"image": 2451}}
+    assert "media resolution" in text and "media tokens training 768 image, engine 2451 image" in text
+    assert "The number of images does not match" in text

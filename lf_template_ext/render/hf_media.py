@@ -176,3 +176,27 @@ class HFProcessorEngine:
             except Exception as e:  # the template's raise_exception, a part it cannot take, the processor's error
                 out.append(e)
         return out
+
+
+def has_media(request: RenderRequest) -> bool:
+    return any(
+        isinstance(m.get("content"), list)
+        and any(isinstance(p, dict) and p.get("type") in PART_KINDS for p in m["content"])
+        for m in request.messages
+    )
+
+
+class MediaRouter:
+    """One engine side for a mixed dataset: requests with media parts through the processor engine,
+    the others through the text engine (``render.hf.HFEngine``: batched tokenization)."""
+
+    def __init__(self, text_engine: Any, media_engine: HFProcessorEngine) -> None:
+        self.text_engine = text_engine
+        self.media_engine = media_engine
+        self.name = text_engine.name
+
+    def ids_batch(self, requests: Sequence[RenderRequest]) -> list[IdsOrError]:
+        media = [has_media(r) for r in requests]
+        text_ids = iter(self.text_engine.ids_batch([r for r, m in zip(requests, media) if not m]))
+        media_ids = iter(self.media_engine.ids_batch([r for r, m in zip(requests, media) if m]))
+        return [next(media_ids) if m else next(text_ids) for m in media]

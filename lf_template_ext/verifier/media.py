@@ -318,6 +318,66 @@ def verify_media(
     return report
 
 
+# -- check --dataset with media (verifier.dataset) -------------------------------------------------------
+
+def declares_media(entry: dict[str, Any]) -> bool:
+    """Does a ``dataset_info.json`` entry map ``images``/``videos``/``audios`` columns (LF reads media)?"""
+    return any((entry.get("columns") or {}).get(k) for k in ("images", "videos", "audios"))
+
+
+def media_setup(
+    checker: Any, model_dir: str, prepared: Any, jinja: Optional[str], kwargs: dict[str, Any],
+    media_args: Optional[dict[str, Any]], default_engine: bool, trust_remote_code: bool,
+) -> None:  # fmt: skip
+    """Let ``checker`` (``verifier.dataset.Checker``) compare samples with media: LF's patched processor on the reference side, the dir's
+    processor behind the engine side (``render.hf_media.MediaRouter``); or say why samples with media are
+    not compared (another engine, native mode, no processor in the dir)."""
+    if not default_engine:
+        checker.no_media_reason = "it carries images/videos/audios; this engine's check compares text only"
+        return
+    if not hasattr(checker.reference, "training"):  # native mode's reference
+        checker.no_media_reason = (
+            "it carries images/videos/audios; native mode with media is not checked (LF's template trains media)"
+        )
+        return
+    from ..lf import media as lf_media
+    from ..render.hf_media import HFProcessorEngine, MediaRouter
+    processor = lf_media.load_processor(model_dir, trust_remote_code=trust_remote_code)
+    if processor is None:
+        checker.no_media_reason = (
+            f"it carries images/videos/audios and {model_dir} has no processor (preprocessor_config.json): "
+            "the check compares text only"
+        )
+        return
+    training = lf_media.training_processor(processor, prepared.tokenizer, media_args)
+    reference = checker.reference
+    reference.training.processor = training
+    media_engine = HFProcessorEngine(processor, jinja, kwargs)
+    checker.engine = MediaRouter(checker.engine, media_engine)
+    checker.media = MediaComparer(reference.training, media_engine, media_token_ids(prepared, training))
+
+
+def media_result(checker: Any, result: Any, part: Any, actual: list[int]) -> Any:
+    """``check --dataset``: a part of a sample with media (``verifier.dataset.Checker.compare``): its media token
+    counts, and a difference's group and kind."""
+    ids = checker.media.media_ids
+    result.media_tokens = {"training": media_counts(part.expected, ids), "engine": media_counts(actual, ids)}
+    if result.status == "identical":
+        return result
+    if result.status == "differs":
+        result.group = group_of(part.expected, actual, ids)
+        if result.group == "count" and checker.media.at_training_resolution(part.expected, part.request, part.media):
+            result.group = "resolution"
+    if result.group in ("count", "resolution"):
+        result.kind = f"differs · {part.name} · media {result.group}: {GROUP_FIX[result.group]}"
+    else:
+        i = result.first_diff.index if result.first_diff else 0
+        result.kind = checker.kind_of(result.status, part, actual, i)
+        if result.group:
+            result.kind = result.kind.replace(" · in ", " · media placeholder · in ", 1)
+    return result
+
+
 def groups(report: AlignmentReport) -> dict[str, list[str]]:
     """Case ids per difference group (``placeholder`` / ``count`` / ``resolution``)."""
     out: dict[str, list[str]] = {g: [] for g in GROUPS}
