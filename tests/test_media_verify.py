@@ -35,21 +35,24 @@ def test_media_argument_defaults_are_lfs():
 
 
 def test_qwen2_5_vl_own_template_matches_lf_but_for_resolution(qwen25_vl):
-    """qwen2_vl + the model's own chat template: every image and video case equals LF's expanded ids, the
-    large image differs in resolution only (and is found to be that, not a count or placeholder difference)."""
+    """qwen2_vl + the model's own chat template: every image and video case equals LF's expanded ids but two:
+    the large image and the video file differ in resolution / frame sampling only (found to be that, not a
+    count or placeholder difference: the processor given LF's resized media gives training's ids)."""
     from lf_template_ext.verifier import media as vm
 
     report = vm.verify_media("qwen2_vl", qwen25_vl, kinds=("image", "video"))
     text = vm.format_report(report)
     by_id = {c.id: c for c in report.cases}
     not_identical = sorted(i for i, c in by_id.items() if c.status != "identical")
-    assert not_identical == ["image/large/full", "image/large/gen"], text
+    assert not_identical == ["image/large/full", "image/large/gen", "video/file/full", "video/file/gen"], text
+    assert {by_id[i].group for i in not_identical} == {"resolution"}, text
     large = by_id["image/large/full"]
-    assert large.group == "resolution", text
     assert large.expected_media == {"image": 768} and large.actual_media == {"image": 2451}, text
-    assert by_id["video/clip/full"].expected_media == by_id["video/clip/full"].actual_media == {"video": 24}  # 4 frames of 112x84: 2 x 6 x 8 patches / 4
+    # the 2-second file at 4 fps: LF samples video_fps=2 frames per second (4 frames), the processor takes all 8
+    assert by_id["video/file/full"].expected_media == {"video": 24} and by_id["video/file/full"].actual_media == {"video": 48}
+    assert by_id["video/frames/full"].expected_media == by_id["video/frames/full"].actual_media == {"video": 24}  # 4 frames of 112x84: 2 x 6 x 8 patches / 4
     assert by_id["image/two/full"].expected_media == {"image": 4 + 99}
-    assert "resolution: 2 (image/large/full, image/large/gen)" in text
+    assert "resolution: 4 (image/large/full, image/large/gen, video/file/full, video/file/gen)" in text
 
 
 def test_training_media_arguments_reach_lfs_side(qwen25_vl):

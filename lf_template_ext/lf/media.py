@@ -201,6 +201,7 @@ def encode_training(
     system: Optional[str],
     tools: Optional[str],
     media: MediaInputs,
+    expand: bool = True,
 ) -> tuple[list[int], list[tuple[list[int], list[int]]]]:
     """``(prefix ids, pairs)``: LF's supervised encoding of a sample with media, before cutoff.
 
@@ -209,8 +210,15 @@ def encode_training(
     leading ids some plugins add), then ``encode_multiturn`` as the text-only reference runs it.
     Raises what LF raises (a tag count that does not match the media, a template without media
     support).
+
+    ``expand=False``: the same with a copy of the plugin whose ``expand_mm_tokens`` is off (LF's own
+    switch): one unexpanded placeholder per medium, the text a chat template should render for the
+    processor to expand. The verifier uses it to tell a template difference from an expansion one.
     """
     plugin = plugin_of(prepared)
+    if not expand:
+        plugin = copy.copy(plugin)
+        plugin.expand_mm_tokens = False
     images, videos, audios = list(media.images), list(media.videos), list(media.audios)
     with compat._quiet_lf():
         msgs = plugin.process_messages([dict(m) for m in messages], images, videos, audios, processor)

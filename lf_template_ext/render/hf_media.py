@@ -7,7 +7,9 @@ resolution (``preprocessor_config.json``: Qwen2.5-VL up to 12,845,056 pixels). T
 exactly that with transformers:
 
 1. ``processor.apply_chat_template(messages, chat_template=JINJA, tokenize=False, ...)``: the text,
-   with the Jinja under test (the compiled template, or the model's own);
+   with the Jinja under test (the compiled template, or the model's own); string contents become one
+   text part when the template loops over content, as vLLM's content-format detection does
+   (:func:`content_format`);
 2. the media collected from the parts in order (images, videos, audios: what a server hands the
    processor), read from paths / data as a server would;
 3. ``processor(text=[text], images=..., videos=..., audio=..., add_special_tokens=False)``: the
@@ -118,6 +120,44 @@ def load_audio(value: Any, sampling_rate: int) -> Any:
     return wave.numpy()
 
 
+def content_format(jinja: Optional[str]) -> str:
+    """``openai`` when the template loops over a message's content (it expects a list of parts), else ``string``.
+
+    vLLM detects this from the template's syntax tree (``--chat-template-content-format auto``) and then sends
+    every message's content as parts, a plain string as one text part; templates such as LLaVA-NeXT's iterate
+    over ``message['content']`` and fail on a string. A loop over ``x['content']`` / ``x.content`` (through
+    filters) counts here.
+    """
+    if not jinja:
+        return "string"
+    import jinja2
+    from jinja2 import nodes
+
+    try:
+        tree = jinja2.Environment().parse(jinja)
+    except jinja2.TemplateSyntaxError:
+        return "string"
+    for loop in tree.find_all(nodes.For):
+        it = loop.iter
+        while isinstance(it, nodes.Filter) and it.node is not None:
+            it = it.node
+        if isinstance(it, nodes.Getitem) and isinstance(it.arg, nodes.Const) and it.arg.value == "content":
+            return "openai"
+        if isinstance(it, nodes.Getattr) and it.attr == "content":
+            return "openai"
+    return "string"
+
+
+def as_parts(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every string content as one text part (vLLM's ``openai`` content format)."""
+    out = []
+    for m in messages:
+        if isinstance(m.get("content"), str):
+            m = {**m, "content": [{"type": "text", "text": m["content"]}]}
+        out.append(m)
+    return out
+
+
 class HFProcessorEngine:
     """A chat template over content parts, expanded and tokenized by the model's HF processor."""
 
@@ -133,10 +173,12 @@ class HFProcessorEngine:
         self.kwargs = dict(kwargs or {})
         self.name = name
         self.tokenizer = processor.tokenizer
+        self.content_format = content_format(jinja)
 
     def text(self, request: RenderRequest) -> str:
+        messages = as_parts(request.messages) if self.content_format == "openai" else request.messages
         return self.processor.apply_chat_template(
-            request.messages,
+            messages,
             tools=request.tools,
             chat_template=self.jinja,
             add_generation_prompt=request.add_generation_prompt,

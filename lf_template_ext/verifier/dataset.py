@@ -76,6 +76,7 @@ class Part:
     request: RenderRequest
     segments: list[tuple[int, str]]  # (start index, label) of the expected ids' regions, ascending
     media: Any = None  # the sample's ``lf.media.MediaInputs`` when it carries media
+    unexpanded: Any = None  # LF's ids of the part before expansion, on demand (``verifier.media.unexpanded_thunks``)
 
 
 @dataclass
@@ -209,13 +210,17 @@ class LFReference:
             raise NoRequestForm(str(e)) from None
         tools = openai_tools(tools)
         messages = with_call_ids(messages)
+        unexpanded: Any = (None, None)
         if sample.media:
-            from .media import openai_messages
+            from .media import openai_messages, unexpanded_thunks
 
             messages = openai_messages(messages, None, sample.media)  # tags -> content parts with the files
+            unexpanded = unexpanded_thunks(self.training, (sample.messages, sample.system, sample.tools), sample.media)
+        full = RenderRequest(messages, tools, False, self.kwargs)
+        gen = RenderRequest(messages[:-1], tools, True, self.kwargs)
         return [
-            Part("full conversation", ids, RenderRequest(messages, tools, False, self.kwargs), segments, sample.media),
-            Part("generation prompt", prompt, RenderRequest(messages[:-1], tools, True, self.kwargs), segments, sample.media),
+            Part("full conversation", ids, full, segments, sample.media, unexpanded[0]),
+            Part("generation prompt", prompt, gen, segments, sample.media, unexpanded[1]),
         ]
 
 

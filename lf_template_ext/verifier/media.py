@@ -8,13 +8,16 @@ any string: the model's own chat template, or the compiled one.
 
 A case that differs is put in one of three groups, each with its fix:
 
-* ``placeholder``: the ids differ outside the media tokens (runs of each medium's token collapsed):
-  the template writes another placeholder, or puts it elsewhere, than LF's plugin;
-* ``resolution``: only the run lengths differ, and the engine given the media *as LF resized them*
-  (``lf.media.regularized``) produces training's ids: the server sees another resolution than
-  training (fix: the processor settings or the client-side resize);
-* ``count``: only the run lengths differ, even at training's resolution: the processor expands a
-  medium into another number of tokens than LF's plugin.
+* ``placeholder``: the template's text is not LF's text before expansion (LF's plugin with its own
+  ``expand_mm_tokens`` switch off: one placeholder per medium): another placeholder, another
+  position, or other text or special tokens around the media;
+* ``resolution``: the text is LF's, the expansion differs, and the engine given the media *as LF
+  resized and sampled them* (``lf.media.regularized``) produces training's ids: the server sees
+  another resolution (or frame rate) than training (fix: the processor settings or the client-side
+  resize);
+* ``count``: the text is LF's, yet even at training's resolution the processor expands it into
+  other ids than LF's plugin (another token count, or other text inside the expansion, such as
+  video timestamps).
 
 The probe corpus (:func:`probe_cases`) is generated in code: patterned PIL images at several sizes,
 one larger than LF's default ``image_max_pixels`` (768x768), a short video as frames, a short
@@ -26,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from ..model.options import TemplateOptions
 from ..render.hf import RenderRequest
@@ -58,6 +61,32 @@ def probe_video(frames: int = 4, width: int = 112, height: int = 84) -> list[Any
     return [probe_image(width, height, seed=k) for k in range(frames)]
 
 
+def probe_video_file(directory: str, frames: int = 8, fps: int = 4, width: int = 112, height: int = 84) -> Optional[str]:
+    """A short video file (MPEG-4, ``frames`` at ``fps``) written with ``av`` (LF's video reader), or ``None``
+    without ``av``. Both sides decode it themselves: LF samples ``video_fps`` frames per second of it."""
+    import os
+
+    try:
+        import av
+        import numpy as np
+    except ImportError:
+        return None
+    path = os.path.join(directory, f"probe-{frames}x{width}x{height}@{fps}.mp4")
+    if os.path.exists(path):
+        return path
+    container = av.open(path, "w")
+    stream = container.add_stream("mpeg4", rate=fps)
+    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+    for k in range(frames):
+        frame = av.VideoFrame.from_ndarray(np.asarray(probe_image(width, height, seed=k)), format="rgb24")
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+    container.close()
+    return path
+
+
 def probe_audio(seconds: float = 1.0, sampling_rate: int = 16000) -> Any:
     """A mono float32 tone sweep at ``sampling_rate``."""
     import numpy as np
@@ -84,12 +113,30 @@ class MediaCase:
         return {k for k in ("image", "video", "audio") if getattr(self.media, f"{k}s")}
 
 
-def probe_cases(kinds: Sequence[str] = ("image",), large: bool = True) -> list[MediaCase]:
+_MEDIA_DIR: list[str] = []
+
+
+def media_dir() -> str:
+    """A private temporary directory for the probe's media files (one per process, removed at exit)."""
+    if not _MEDIA_DIR:
+        import atexit
+        import shutil
+        import tempfile
+
+        d = tempfile.mkdtemp(prefix="lf-template-ext-media-")
+        atexit.register(shutil.rmtree, d, True)
+        _MEDIA_DIR.append(d)
+    return _MEDIA_DIR[0]
+
+
+def probe_cases(kinds: Sequence[str] = ("image",), large: bool = True, video_file: bool = True) -> list[MediaCase]:
     """The multimodal probe corpus for the given media kinds.
 
     Images: one small image first, text before the image, two images, a system prompt, an image in
     a later turn, and (``large``) a 1600x1200 image, more pixels than LF's default ``image_max_pixels``:
-    the resolution case. Video: a 4-frame clip. Audio: a one-second tone.
+    the resolution case. Video: 4 frames given as images (LF then assumes ``video_fps``; an engine
+    without the clip's timing may differ) and (``video_file``) an MPEG-4 file of 8 frames at 4 fps,
+    which both sides decode. Audio: a one-second tone.
     """
     from ..lf.media import MediaInputs
 
@@ -121,7 +168,10 @@ def probe_cases(kinds: Sequence[str] = ("image",), large: bool = True) -> list[M
                 MediaCase("image/large", [_u("<image>Where is the box?"), _a("Top left.")], MediaInputs(images=[probe_image(1600, 1200, seed=2)]))
             )
     if "video" in kinds:
-        out.append(MediaCase("video/clip", [_u("<video>What happens?"), _a("Colours shift.")], MediaInputs(videos=[probe_video()])))
+        out.append(MediaCase("video/frames", [_u("<video>What happens?"), _a("Colours shift.")], MediaInputs(videos=[probe_video()])))
+        path = probe_video_file(media_dir()) if video_file else None
+        if path is not None:
+            out.append(MediaCase("video/file", [_u("<video>What happens?"), _a("Colours shift.")], MediaInputs(videos=[path])))
     if "audio" in kinds:
         out.append(MediaCase("audio/tone", [_u("<audio>What do you hear?"), _a("A rising tone.")], MediaInputs(audios=[probe_audio()])))
     return out
@@ -219,8 +269,12 @@ class MediaComparer:
         self.media_ids = media_ids
         self.tokenizer = reference.prepared.tokenizer
 
-    def compare(self, case_id: str, expected: list[int], request: RenderRequest, media: Any) -> MediaCaseResult:
-        """One part: ``expected`` vs the engine's ids for ``request``; the group of a difference."""
+    def compare(
+        self, case_id: str, expected: list[int], request: RenderRequest, media: Any,
+        unexpanded: Optional[Callable[[], list[int]]] = None,
+    ) -> MediaCaseResult:  # fmt: skip
+        """One part: ``expected`` vs the engine's ids for ``request``; the group of a difference
+        (``unexpanded``: LF's ids of the part with one placeholder per medium, see :meth:`group`)."""
         try:
             actual = self.engine.ids(request)
         except Exception as e:  # the template or the processor refuses what LF trained on
@@ -234,10 +288,34 @@ class MediaComparer:
         result.expected_media = media_counts(expected, self.media_ids)
         result.actual_media = media_counts(actual, self.media_ids)
         if result.status == "differs":
-            result.group = group_of(expected, actual, self.media_ids)
-            if result.group == "count" and self.at_training_resolution(expected, request, media):
-                result.group = "resolution"
+            result.group = self.group(expected, actual, request, media, unexpanded)
         return result
+
+    def group(
+        self, expected: list[int], actual: list[int], request: RenderRequest, media: Any,
+        unexpanded: Optional[Callable[[], list[int]]] = None,
+    ) -> str:  # fmt: skip
+        """``placeholder`` when the template's text is not LF's text before expansion (LF's plugin with
+        ``expand_mm_tokens`` off: one placeholder per medium); otherwise the processor expands that same
+        text differently: ``resolution`` when the media as LF resized them give training's ids, else
+        ``count``. Without LF's unexpanded ids, the ids with media runs collapsed decide (:func:`group_of`)."""
+        same_text: Optional[bool] = None
+        if unexpanded is not None:
+            try:
+                same_text = self.same_text(unexpanded(), self.engine.text(request))
+            except Exception:  # LF's unexpanded form is not available for this plugin: fall back
+                same_text = None
+        if same_text is None:
+            same_text = group_of(expected, actual, self.media_ids) == "count"
+        if not same_text:
+            return "placeholder"
+        return "resolution" if self.at_training_resolution(expected, request, media) else "count"
+
+    def same_text(self, ids: list[int], text: str) -> bool:
+        tok = self.tokenizer
+        if tok.encode(text, add_special_tokens=False) == ids:
+            return True
+        return tok.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False) == text
 
     def at_training_resolution(self, expected: list[int], request: RenderRequest, media: Any) -> bool:
         """Does the engine, given the media as LF resized them, produce training's ids?"""
@@ -262,10 +340,23 @@ def check_case(comparer: MediaComparer, case: MediaCase, kwargs: Optional[dict[s
         return [MediaCaseResult(f"{case.id}/full", "unsupported", reason=reason), MediaCaseResult(f"{case.id}/gen", "unsupported", reason=reason)]
     messages = openai_messages(case.messages, case.system, case.media)
     kwargs = dict(kwargs or {})
+    unexpanded = unexpanded_thunks(comparer.reference, sample, case.media)
     return [
-        comparer.compare(f"{case.id}/full", expected, RenderRequest(messages, None, False, kwargs), case.media),
-        comparer.compare(f"{case.id}/gen", prompt, RenderRequest(messages[:-1], None, True, kwargs), case.media),
+        comparer.compare(f"{case.id}/full", expected, RenderRequest(messages, None, False, kwargs), case.media, unexpanded[0]),
+        comparer.compare(f"{case.id}/gen", prompt, RenderRequest(messages[:-1], None, True, kwargs), case.media, unexpanded[1]),
     ]
+
+
+def unexpanded_thunks(reference: Any, sample: Any, media: Any) -> tuple[Callable[[], list[int]], Callable[[], list[int]]]:
+    """LF's unexpanded ids of a sample (full, prompt), computed once, on first need (a difference)."""
+    memo: list[Any] = []
+
+    def get(k: int) -> list[int]:
+        if not memo:
+            memo.append(reference.encode_media(sample, media, expand=False))
+        return memo[0][k]
+
+    return (lambda: get(0)), (lambda: get(1))
 
 
 def media_token_ids(prepared: Any, processor: Any) -> dict[int, str]:
@@ -365,9 +456,7 @@ def media_result(checker: Any, result: Any, part: Any, actual: list[int]) -> Any
     if result.status == "identical":
         return result
     if result.status == "differs":
-        result.group = group_of(part.expected, actual, ids)
-        if result.group == "count" and checker.media.at_training_resolution(part.expected, part.request, part.media):
-            result.group = "resolution"
+        result.group = checker.media.group(part.expected, actual, part.request, part.media, part.unexpanded)
     if result.group in ("count", "resolution"):
         result.kind = f"differs · {part.name} · media {result.group}: {GROUP_FIX[result.group]}"
     else:
@@ -390,12 +479,12 @@ def groups(report: AlignmentReport) -> dict[str, list[str]]:
 
 #: what each group means for the user, and the fix
 GROUP_FIX = {
-    "placeholder": "the template writes another placeholder than LF's plugin, or puts it elsewhere: "
-    "serve the compiled template",
-    "count": "at training's resolution the processor still expands a medium into another number of tokens "
-    "than LF's plugin: the processor's settings differ from training's",
-    "resolution": "the server sees the media at another resolution than training (LF resized them with its "
-    "media arguments): set the processor's pixel limits like training or resize on the client",
+    "placeholder": "the ids around the media differ (the template's placeholder, its position, or the text "
+    "and special tokens around it): serve the compiled template",
+    "count": "the template's text is LF's, yet even at training's resolution the processor expands it into "
+    "other ids than LF's plugin (token count, or text inside the expansion such as timestamps)",
+    "resolution": "the server sees the media at another resolution or frame rate than training (LF resized "
+    "and sampled them with its media arguments): set the processor's limits like training or resize on the client",
 }
 
 
@@ -417,7 +506,7 @@ def format_report(report: AlignmentReport) -> str:
         media = getattr(c, "expected_media", {}), getattr(c, "actual_media", {})
         lines.append(f"  {c.id}: {c.status}{' · ' + c.group if getattr(c, 'group', '') else ''}"
                      f"{f' · media tokens training {media[0]} engine {media[1]}' if media[0] != media[1] else ''}")  # fmt: skip
-        if getattr(c, "group", "") in ("count", "resolution"):
+        if getattr(c, "group", "") in ("count", "resolution") and media[0] != media[1]:
             continue  # the counts say it; a window of pad tokens says nothing more
         if c.first_diff is not None:
             training, engine = c.first_diff.shown(c.status, 100)

@@ -96,12 +96,13 @@ class TrainingReference:
         ids, prompt = self.ids_and_prompt(pairs, blank_pairs)
         return ids, prompt, pairs
 
-    def encode_media(self, sample: LFSample, media: Any) -> tuple[list[int], list[int], Pairs]:
+    def encode_media(self, sample: LFSample, media: Any, expand: bool = True) -> tuple[list[int], list[int], Pairs]:
         """:meth:`encode` of a sample with media (``lf.media.MediaInputs``): LF's full path.
 
         The plugin expands the tags and may add leading ids (``lf.media.encode_training``); those
         lead both the training ids and the generation prompt. The prompt follows the same rule as
         without media (cut before the last answer, or LF's inference rule for ``enable_thinking: null``).
+        ``expand=False``: the same with one unexpanded placeholder per medium (``lf.media.encode_training``).
         """
         from ..errors import UnsupportedTemplateError
         from ..lf import media as lf_media
@@ -118,9 +119,11 @@ class TrainingReference:
                 "whole mode (template_ext_tokenize: whole) does not encode media; train media with LF's encoding (slots)",
                 "multimodal",
             )
-        prefix, pairs = lf_media.encode_training(self.prepared, self.processor, *sample, media)
+        prefix, pairs = lf_media.encode_training(self.prepared, self.processor, *sample, media, expand)
         blank = self._blank_answer(sample)
-        blank_pairs = lf_media.encode_training(self.prepared, self.processor, *blank, media)[1] if blank is not None else None
+        blank_pairs = (
+            lf_media.encode_training(self.prepared, self.processor, *blank, media, expand)[1] if blank is not None else None
+        )
         ids, prompt = self.ids_and_prompt(pairs, blank_pairs)
         return prefix + ids, prefix + prompt, pairs
 
