@@ -149,10 +149,12 @@ def content_format(jinja: Optional[str]) -> str:
 
 
 def as_parts(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every string content as one text part (vLLM's ``openai`` content format)."""
+    """Every string content as one text part, the system message's too (vLLM's ``openai`` content format,
+    ``chat_utils._parse_chat_message_content``); a tool message keeps its string (vLLM joins a text-only
+    tool result back into one)."""
     out = []
     for m in messages:
-        if isinstance(m.get("content"), str):
+        if isinstance(m.get("content"), str) and m.get("role") != "tool":
             m = {**m, "content": [{"type": "text", "text": m["content"]}]}
         out.append(m)
     return out

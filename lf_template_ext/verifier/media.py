@@ -136,7 +136,7 @@ def probe_cases(kinds: Sequence[str] = ("image",), large: bool = True, video_fil
     a later turn, and (``large``) a 1600x1200 image, more pixels than LF's default ``image_max_pixels``:
     the resolution case. Video: 4 frames given as images (LF then assumes ``video_fps``; an engine
     without the clip's timing may differ) and (``video_file``) an MPEG-4 file of 8 frames at 4 fps,
-    which both sides decode. Audio: a one-second tone.
+    which both sides decode. Audio: a one-second tone first, a half-second one after text, both together.
     """
     from ..lf.media import MediaInputs
 
@@ -173,7 +173,15 @@ def probe_cases(kinds: Sequence[str] = ("image",), large: bool = True, video_fil
         if path is not None:
             out.append(MediaCase("video/file", [_u("<video>What happens?"), _a("Colours shift.")], MediaInputs(videos=[path])))
     if "audio" in kinds:
-        out.append(MediaCase("audio/tone", [_u("<audio>What do you hear?"), _a("A rising tone.")], MediaInputs(audios=[probe_audio()])))
+        tone, short = probe_audio(), probe_audio(0.5)
+        out += [
+            MediaCase("audio/tone", [_u("<audio>What do you hear?"), _a("A rising tone.")], MediaInputs(audios=[tone])),
+            MediaCase("audio/after-text", [_u("Listen: <audio> Which pitch?"), _a("Rising.")], MediaInputs(audios=[short])),
+            MediaCase(
+                "audio/two", [_u("<audio><audio>Same sound twice?"), _a("No, the second is shorter.")],
+                MediaInputs(audios=[tone, short]),
+            ),  # fmt: skip
+        ]
     return out
 
 
