@@ -150,8 +150,10 @@ def test_check_dataset_with_images(tmp_path, capsys):
     data = write_mm_dataset(tmp_path / "data")
     args = ["check", str(model), "--template", "qwen2_vl", "--dataset", "mm_sharegpt,mm_alpaca", "--dataset-dir", str(data)]
     code = cli_main([*args, "--workers", "1", "--report", str(tmp_path / "r.json")])
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
+    text = captured.out
     print(text)
+    assert "note: samples with media: LF's media arguments from LF's defaults (image_max_pixels=589824" in captured.err
     report = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
     assert code == 1, text
     assert report["summary"] == {"identical": 4, "boundary_only": 0, "differs": 1, "unsupported": 1}, text
@@ -160,3 +162,16 @@ def test_check_dataset_with_images(tmp_path, capsys):
     assert case["group"] == "resolution" and case["media_tokens"] == {"training": {"image": 768}, "engine": {"image": 2451}}
     assert "media resolution" in text and "media tokens training 768 image, engine 2451 image" in text
     assert "The number of images does not match" in text
+
+
+def test_trained_media_args_come_from_training_args_yaml(tmp_path):
+    """The dataset check's reference uses the run's own media arguments (LF's training_args.yaml), here or in
+    the output dir of a checkpoint; LF's defaults otherwise."""
+    from lf_template_ext.verifier.media import trained_media_args
+
+    run = tmp_path / "run"
+    (run / "checkpoint-50").mkdir(parents=True)
+    assert trained_media_args(str(run)) == (None, "LF's defaults")
+    (run / "training_args.yaml").write_text("template: qwen2_vl\nimage_max_pixels: 1048576\nvideo_fps: 1.0\n", encoding="utf-8")
+    args, source = trained_media_args(str(run / "checkpoint-50"))
+    assert args == {"image_max_pixels": 1048576, "video_fps": 1.0} and source == str(run / "training_args.yaml")

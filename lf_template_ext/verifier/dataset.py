@@ -811,7 +811,9 @@ def build(
     from .media import declares_media, media_setup
 
     if any(declares_media(s.entry) for s in sources):
-        media_setup(checker, model_dir, prepared, jinja, kwargs, media_args, engine_factory is None, trust_remote_code)
+        note = media_setup(checker, model_dir, prepared, jinja, kwargs, media_args, engine_factory is None, trust_remote_code)
+        if note:
+            warnings.append(note)
     return Setup(
         checker=checker,
         template=template,

@@ -424,21 +424,51 @@ def declares_media(entry: dict[str, Any]) -> bool:
     return any((entry.get("columns") or {}).get(k) for k in ("images", "videos", "audios"))
 
 
+def trained_media_args(model_dir: str) -> tuple[Optional[dict[str, Any]], str]:
+    """LF's media arguments the dir's training used, from LF's ``training_args.yaml`` (the dir, or the run's
+    output dir of a ``checkpoint-N``), and where they came from; ``(None, "LF's defaults")`` without one."""
+    import os
+    import re
+
+    import yaml
+
+    from ..lf.media import MEDIA_ARGUMENTS
+
+    dirs = [os.path.abspath(model_dir)]
+    if re.fullmatch(r"checkpoint-\d+", os.path.basename(dirs[0])):
+        dirs.append(os.path.dirname(dirs[0]))
+    for d in dirs:
+        path = os.path.join(d, "training_args.yaml")
+        if not os.path.isfile(path):
+            continue
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = yaml.safe_load(f) or {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue
+        if isinstance(data, dict):
+            found = {k: data[k] for k in MEDIA_ARGUMENTS if data.get(k) is not None}
+            return (found, path) if found else (None, f"LF's defaults ({path} sets none)")
+    return None, "LF's defaults"
+
+
 def media_setup(
     checker: Any, model_dir: str, prepared: Any, jinja: Optional[str], kwargs: dict[str, Any],
     media_args: Optional[dict[str, Any]], default_engine: bool, trust_remote_code: bool,
-) -> None:  # fmt: skip
+) -> Optional[str]:  # fmt: skip
     """Let ``checker`` (``verifier.dataset.Checker``) compare samples with media: LF's patched processor on the reference side, the dir's
     processor behind the engine side (``render.hf_media.MediaRouter``); or say why samples with media are
-    not compared (another engine, native mode, no processor in the dir)."""
+    not compared (another engine, native mode, no processor in the dir). Returns a line saying which LF
+    media arguments the reference uses (``media_args``, else the dir's ``training_args.yaml``, else LF's
+    defaults), or ``None`` when samples with media are not compared."""
     if not default_engine:
         checker.no_media_reason = "it carries images/videos/audios; this engine's check compares text only"
-        return
+        return None
     if not hasattr(checker.reference, "training"):  # native mode's reference
         checker.no_media_reason = (
             "it carries images/videos/audios; native mode with media is not checked (LF's template trains media)"
         )
-        return
+        return None
     from ..lf import media as lf_media
     from ..render.hf_media import HFProcessorEngine, MediaRouter
     processor = lf_media.load_processor(model_dir, trust_remote_code=trust_remote_code)
@@ -447,13 +477,19 @@ def media_setup(
             f"it carries images/videos/audios and {model_dir} has no processor (preprocessor_config.json): "
             "the check compares text only"
         )
-        return
+        return None
+    source = "given"
+    if media_args is None:
+        media_args, source = trained_media_args(model_dir)
     training = lf_media.training_processor(processor, prepared.tokenizer, media_args)
     reference = checker.reference
     reference.training.processor = training
     media_engine = HFProcessorEngine(processor, jinja, kwargs)
     checker.engine = MediaRouter(checker.engine, media_engine)
     checker.media = MediaComparer(reference.training, media_engine, media_token_ids(prepared, training))
+    used = lf_media.media_arguments(media_args)
+    shown = ", ".join(f"{k}={used[k]}" for k in ("image_max_pixels", "image_min_pixels", "video_max_pixels", "video_fps") if k in used)
+    return f"samples with media: LF's media arguments from {source} ({shown}, ...)"
 
 
 def media_result(checker: Any, result: Any, part: Any, actual: list[int]) -> Any:
