@@ -175,3 +175,22 @@ def test_trained_media_args_come_from_training_args_yaml(tmp_path):
     (run / "training_args.yaml").write_text("template: qwen2_vl\nimage_max_pixels: 1048576\nvideo_fps: 1.0\n", encoding="utf-8")
     args, source = trained_media_args(str(run / "checkpoint-50"))
     assert args == {"image_max_pixels": 1048576, "video_fps": 1.0} and source == str(run / "training_args.yaml")
+
+
+def test_check_dataset_with_images_without_a_processor(tmp_path, capsys):
+    """A dir without processor files: rows with images are listed unsupported with the reason, text rows checked."""
+    import json
+    import shutil
+
+    from fixtures_locate import locate
+
+    from lf_template_ext.cli.main import main as cli_main
+
+    model = tmp_path / "text-model"
+    shutil.copytree(locate() / "Qwen--Qwen2.5-1.5B-Instruct", model)
+    data = write_mm_dataset(tmp_path / "data")
+    code = cli_main(["check", str(model), "--template", "qwen", "--dataset", "mm_alpaca", "--dataset-dir", str(data),
+                     "--workers", "1", "--json"])  # fmt: skip
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["summary"] == {"identical": 1, "boundary_only": 0, "differs": 0, "unsupported": 1}
+    assert "has no processor AutoProcessor loads" in report["cases"][0]["reason"]

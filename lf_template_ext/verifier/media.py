@@ -474,8 +474,8 @@ def media_setup(
     processor = lf_media.load_processor(model_dir, trust_remote_code=trust_remote_code)
     if processor is None:
         checker.no_media_reason = (
-            f"it carries images/videos/audios and {model_dir} has no processor (preprocessor_config.json): "
-            "the check compares text only"
+            f"it carries images/videos/audios and {model_dir} has no processor AutoProcessor loads "
+            "(preprocessor_config.json / processor_config.json; LF cannot train media without one): the check compares text only"
         )
         return None
     source = "given"
