@@ -361,6 +361,8 @@ def _run_samples(args: argparse.Namespace, resolved: Any, engines: list[str]) ->
         engine_factory=factory, trust_remote_code=args.trust_remote_code, frozen=frozen,
         chat_template_kwargs=args.template_kwargs,
     )  # fmt: skip
+    for w in setup.warnings:
+        print(f"note: {w}", file=sys.stderr)
     if probe:
         source, rows = use_probe_rows(setup)
         sources = [source]

@@ -609,9 +609,23 @@ def _encode_one(prepared: Prepared, messages: list, system: Optional[str], tools
         prefix_ids = []
     if prefix_ids:
         raise UnsupportedTemplateError(prepared.name, "the multimodal plugin adds token ids without media", "multimodal")
+    return encode_multiturn(prepared, msgs, system, tools, discard)
+
+
+def encode_multiturn(
+    prepared: Prepared, messages: list, system: Optional[str], tools: Optional[str], discard: Optional[bool] = None
+) -> Any:
+    """``Template.encode_multiturn`` as training calls it (``discarding_history_cot`` where LF has it).
+
+    The last step of both references: the text-only one above and LF's media path (``lf.media``),
+    which runs the plugin's hooks with the media first.
+    """
+    t, tok = prepared.template, prepared.tokenizer
+    if discard is None:
+        discard = capabilities().discarding_history_cot
     if discard:
-        return t.encode_multiturn(tok, msgs, system, tools, prepared.options.discard_history_thoughts)
-    return t.encode_multiturn(tok, msgs, system, tools)
+        return t.encode_multiturn(tok, messages, system, tools, prepared.options.discard_history_thoughts)
+    return t.encode_multiturn(tok, messages, system, tools)
 
 
 def stop_token_ids(prepared: Prepared) -> list[int]:

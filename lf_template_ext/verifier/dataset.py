@@ -52,10 +52,18 @@ class SampleResult(CaseResult):
     index: int = -1
     part: str = "full"
     kind: str = ""
+    #: a sample with media: the difference's group (``verifier.media``: placeholder / count / resolution)
+    #: and the media token counts of both sides
+    group: str = ""
+    media_tokens: Optional[dict[str, dict[str, int]]] = None
 
     def to_dict(self) -> dict[str, Any]:
         d = super().to_dict()
         d.update(dataset=self.dataset, index=self.index, part=self.part, kind=self.kind)
+        if self.group:
+            d["group"] = self.group
+        if self.media_tokens is not None:
+            d["media_tokens"] = self.media_tokens
         return d
 
 
@@ -67,6 +75,8 @@ class Part:
     expected: list[int]
     request: RenderRequest
     segments: list[tuple[int, str]]  # (start index, label) of the expected ids' regions, ascending
+    media: Any = None  # the sample's ``lf.media.MediaInputs`` when it carries media
+    unexpanded: Any = None  # LF's ids of the part before expansion, on demand (``verifier.media.unexpanded_thunks``)
 
 
 @dataclass
@@ -93,12 +103,14 @@ class Sample:
     messages: list[dict[str, str]]  # LF roles: user/assistant/function/observation
     system: Optional[str]
     tools: Optional[str]
+    media: Any = None  # ``lf.media.MediaInputs``: the row's images/videos/audios (paths LF resolved)
 
 
-def lf_segments(pairs: Sequence[tuple[list[int], list[int]]]) -> list[tuple[int, str]]:
-    """Where LF's prompts and answers start in the concatenated training ids."""
-    out: list[tuple[int, str]] = []
-    pos = 0
+def lf_segments(pairs: Sequence[tuple[list[int], list[int]]], start: int = 0) -> list[tuple[int, str]]:
+    """Where LF's prompts and answers start in the concatenated training ids (after ``start`` leading ids:
+    a multimodal plugin's ``process_token_ids``)."""
+    out: list[tuple[int, str]] = [(0, "the ids the multimodal plugin puts first")] if start else []
+    pos = start
     for k, (src, tgt) in enumerate(pairs):
         out.append((pos, "the first prompt (prefix, system, tools, first user turn)" if k == 0 else "a later prompt"))
         pos += len(src)
@@ -151,10 +163,11 @@ class LFReference:
     """LF's training ids for a sample (``verifier.reference``: the one rule), and the engine requests to
     compare them with (the sample as the OpenAI request an engine receives)."""
 
-    def __init__(self, prepared: Any, kwargs: Optional[dict[str, Any]] = None) -> None:
+    def __init__(self, prepared: Any, kwargs: Optional[dict[str, Any]] = None, processor: Any = None) -> None:
         from .reference import TrainingReference
 
-        self.training = TrainingReference(prepared)
+        #: ``processor``: LF's patched processor (``lf.media.training_processor``): samples with media
+        self.training = TrainingReference(prepared, processor)
         self.prepared = prepared
         self.thought_words = self.training.thought_words
         self.tool_call_words = self.training.tool_call_words
@@ -162,7 +175,9 @@ class LFReference:
 
     def parts_batch(self, samples: Sequence[Sample]) -> list[Any]:
         """Per sample its :class:`Part` list, or the exception LF (or the request mapping) raised."""
-        encoded = self.training.encode_batch([(s.messages, s.system, s.tools) for s in samples])
+        plain = [s for s in samples if not s.media]
+        encoded_plain = iter(self.training.encode_batch([(s.messages, s.system, s.tools) for s in plain]))
+        encoded = [next(encoded_plain) if not s.media else self._encode_media(s) for s in samples]
         out: list[Any] = []
         for sample, result in zip(samples, encoded):
             if isinstance(result, Exception):
@@ -174,10 +189,16 @@ class LFReference:
                 out.append(e)
         return out
 
+    def _encode_media(self, sample: Sample) -> Any:
+        try:
+            return self.training.encode_media((sample.messages, sample.system, sample.tools), sample.media)
+        except Exception as e:  # this sample only: LF cannot encode it (tag/media count, unreadable file)
+            return e
+
     def parts(self, sample: Sample, ids: list[int], prompt: list[int], pairs: Any) -> list[Part]:
         from ..model.messages import from_lf
 
-        segments = lf_segments(pairs)
+        segments = lf_segments(pairs, len(ids) - sum(len(a) + len(b) for a, b in pairs))
         from ..model.messages import UnrepresentableConversation
 
         try:
@@ -189,9 +210,17 @@ class LFReference:
             raise NoRequestForm(str(e)) from None
         tools = openai_tools(tools)
         messages = with_call_ids(messages)
+        unexpanded: Any = (None, None)
+        if sample.media:
+            from .media import openai_messages, unexpanded_thunks
+
+            messages = openai_messages(messages, None, sample.media)  # tags -> content parts with the files
+            unexpanded = unexpanded_thunks(self.training, (sample.messages, sample.system, sample.tools), sample.media)
+        full = RenderRequest(messages, tools, False, self.kwargs)
+        gen = RenderRequest(messages[:-1], tools, True, self.kwargs)
         return [
-            Part("full conversation", ids, RenderRequest(messages, tools, False, self.kwargs), segments),
-            Part("generation prompt", prompt, RenderRequest(messages[:-1], tools, True, self.kwargs), segments),
+            Part("full conversation", ids, full, segments, sample.media, unexpanded[0]),
+            Part("generation prompt", prompt, gen, segments, sample.media, unexpanded[1]),
         ]
 
 
@@ -214,6 +243,7 @@ class Checker:
         tokenizer: Any,
         converters: dict[str, Callable[[dict[str, Any]], dict[str, Any]]],
         frozen: Optional[_dt.datetime] = None,
+        media: Any = None,
     ) -> None:
         self.reference = reference
         self.engine = engine
@@ -221,6 +251,10 @@ class Checker:
         self.converters = converters
         self.frozen = frozen
         self.special_ids = _special_ids(tokenizer)
+        #: ``verifier.media.MediaComparer`` when samples with media are compared (the dir has a processor,
+        #: the engine is its processor); else the reason they are not
+        self.media = media
+        self.no_media_reason = "it carries images/videos/audios; the check compares text only"
 
     # -- rows -> LF samples -----------------------------------------------------------------------
     def convert(self, dataset: str, rows: Sequence[tuple[int, dict[str, Any]]], out: BatchOutcome) -> list[Sample]:
@@ -246,7 +280,13 @@ class Checker:
                         (index, f"LF's supervised processor drops it: {len(prompt)} prompt message(s), {len(response)} response(s)")
                     )
                 elif any(row.get(k) for k in ("_images", "_videos", "_audios")):
-                    self._unsupported(out, dataset, index, "it carries images/videos/audios; the check compares text only")
+                    if self.media is None:
+                        self._unsupported(out, dataset, index, self.no_media_reason)
+                    else:
+                        from ..lf.media import MediaInputs
+
+                        media = MediaInputs(*(list(row.get(k) or []) for k in ("_images", "_videos", "_audios")))
+                        samples.append(Sample(index, list(prompt) + list(response), row["_system"], row["_tools"], media))
                 else:
                     samples.append(Sample(index, list(prompt) + list(response), row["_system"], row["_tools"]))
         return samples
@@ -308,6 +348,10 @@ class Checker:
         base = compare_ids(case_id, part.expected, actual, self.tokenizer)
         result = SampleResult(**{f.name: getattr(base, f.name) for f in dataclasses.fields(CaseResult)})
         result.dataset, result.index, result.part = dataset, index, part.name
+        if part.media and self.media is not None:
+            from .media import media_result
+
+            return media_result(self, result, part, actual)
         if result.status != "identical":
             result.kind = self.kind_of(result.status, part, actual, base.first_diff.index if base.first_diff else 0)
         return result
@@ -550,7 +594,11 @@ def print_summary(agg: Aggregate, out: Any = None) -> None:
     for k in sorted(agg.kinds.values(), key=lambda k: (-RANK[k.status], -k.count)):
         ex = k.example
         print(f"  {k.count:>7} × {k.kind}", file=out)
-        if ex.first_diff is not None:
+        if ex.group in ("count", "resolution") and ex.media_tokens:
+            mt = ex.media_tokens
+            print(f"            e.g. sample {ex.index} of {ex.dataset}, {ex.part}: media tokens training "
+                  f"{_counts(mt['training'])}, engine {_counts(mt['engine'])}", file=out)  # fmt: skip
+        elif ex.first_diff is not None:
             d = ex.first_diff
             print(f"            e.g. sample {ex.index} of {ex.dataset}, {ex.part}, token {d.index}:", file=out)
             training, engine = d.shown(k.status, 100)
@@ -565,6 +613,10 @@ def print_summary(agg: Aggregate, out: Any = None) -> None:
                 reasons[r] = reasons.get(r, 0) + 1
             for r, n in reasons.items():
                 print(f"  skipped {n} of {name}: {r} (e.g. sample {next(i for i, x in items if x == r)})", file=out)
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) or "none"
 
 
 # -- native mode --------------------------------------------------------------------------------------
@@ -701,11 +753,16 @@ def build(
     trust_remote_code: bool = False,
     frozen: Optional[_dt.datetime] = None,
     chat_template_kwargs: Optional[dict[str, Any]] = None,
+    media_args: Optional[dict[str, Any]] = None,
 ) -> Setup:
     """Load the tokenizer, LF and the template once (the parent of the workers), then the checker.
 
     ``engine_factory(tokenizer, jinja, kwargs)`` makes the engine side; by default the model dir's
     chat template rendered as vLLM does (:class:`~lf_template_ext.render.hf.HFEngine`).
+
+    A dataset declaring ``images``/``videos``/``audios`` columns is checked with media when the default
+    engine side is used and the dir has a processor: LF's expanded ids (LF's media arguments,
+    ``media_args`` over LF's defaults) against the dir's chat template + its HF processor (:func:`media_setup`).
     """
     from ..lf import compat as lf_compat
     from ..model.stops import missing_ids
@@ -751,6 +808,12 @@ def build(
         engine = engine_factory(tokenizer, jinja, kwargs)
     converters = {s.name: lf_compat.dataset_converter(s.entry, s.name, s.dataset_dir) for s in sources}
     checker = Checker(reference, engine, prepared.tokenizer, converters, frozen)
+    from .media import declares_media, media_setup
+
+    if any(declares_media(s.entry) for s in sources):
+        note = media_setup(checker, model_dir, prepared, jinja, kwargs, media_args, engine_factory is None, trust_remote_code)
+        if note:
+            warnings.append(note)
     return Setup(
         checker=checker,
         template=template,
@@ -761,3 +824,4 @@ def build(
         template_file=where,
         warnings=warnings,
     )
+

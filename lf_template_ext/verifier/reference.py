@@ -37,8 +37,10 @@ def concatenated(pairs: Sequence[tuple[list[int], list[int]]]) -> list[int]:
 class TrainingReference:
     """LF's training ids and generation-prompt ids for one prepared template (``lf.compat.Prepared``)."""
 
-    def __init__(self, prepared: Any) -> None:
+    def __init__(self, prepared: Any, processor: Any = None) -> None:
         self.prepared = prepared
+        #: LF's patched processor (``lf.media.training_processor``): set for samples with media
+        self.processor = processor
         template = prepared.template
         self.kind = lf_compat.template_kind(template, strict=False)  # LF encodes; any class
         self.thought_words: tuple[str, str] = tuple(template.thought_words)  # type: ignore[assignment]
@@ -93,6 +95,37 @@ class TrainingReference:
         blank_pairs = lf_compat.encode_training(self.prepared, *blank) if blank is not None else None
         ids, prompt = self.ids_and_prompt(pairs, blank_pairs)
         return ids, prompt, pairs
+
+    def encode_media(self, sample: LFSample, media: Any, expand: bool = True) -> tuple[list[int], list[int], Pairs]:
+        """:meth:`encode` of a sample with media (``lf.media.MediaInputs``): LF's full path.
+
+        The plugin expands the tags and may add leading ids (``lf.media.encode_training``); those
+        lead both the training ids and the generation prompt. The prompt follows the same rule as
+        without media (cut before the last answer, or LF's inference rule for ``enable_thinking: null``).
+        ``expand=False``: the same with one unexpanded placeholder per medium (``lf.media.encode_training``).
+        """
+        from ..errors import UnsupportedTemplateError
+        from ..lf import media as lf_media
+
+        if self.processor is None:
+            raise UnsupportedTemplateError(
+                self.prepared.name,
+                "the sample carries media but no processor was loaded: check a model dir with its preprocessor_config.json",
+                "multimodal",
+            )
+        if self.whole is not None:
+            raise UnsupportedTemplateError(
+                self.prepared.name,
+                "whole mode (template_ext_tokenize: whole) does not encode media; train media with LF's encoding (slots)",
+                "multimodal",
+            )
+        prefix, pairs = lf_media.encode_training(self.prepared, self.processor, *sample, media, expand)
+        blank = self._blank_answer(sample)
+        blank_pairs = (
+            lf_media.encode_training(self.prepared, self.processor, *blank, media, expand)[1] if blank is not None else None
+        )
+        ids, prompt = self.ids_and_prompt(pairs, blank_pairs)
+        return prefix + ids, prefix + prompt, pairs
 
     def encode_batch(self, samples: Sequence[LFSample]) -> list[Any]:
         """:meth:`encode` for many samples: per sample ``(ids, prompt, pairs)`` or the exception LF raised.
