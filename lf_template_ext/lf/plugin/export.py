@@ -83,6 +83,22 @@ def post_export(state: Any, options: dict[str, Any]) -> None:
         raise
 
 
+def _with_lf_modelfile(export_dir: str, engines: tuple[str, ...]) -> tuple[str, ...]:
+    """``engines`` plus ``ollama`` when LF's export has just written its own ``Modelfile``.
+
+    ``llamafactory-cli export`` always writes a Modelfile from LF's ``get_ollama_modelfile``: LF's stock
+    rendering of the template (no tools, so Ollama refuses tool requests; LF's own SYSTEM line). Left beside
+    our files it is a second, lossy Ollama file in the dir that users will ``ollama create`` from. Repairing
+    it like any Ollama file puts the one that renders training's format in its place, or removes it through
+    the journal with the reason when Ollama's template language cannot express the template (LF's original
+    is in the backup either way).
+    """
+    if "ollama" in engines or not os.path.isfile(os.path.join(export_dir, "Modelfile")):
+        return engines
+    _log("LF's export wrote its own Modelfile: repaired like an Ollama file (template_ext_engines gains ollama)")
+    return engines + ("ollama",)
+
+
 def _post_export(state: Any, options: dict[str, Any]) -> None:
     from ...workflows.repair import apply_plan, plan_repair
     from .. import compat as lf_compat
@@ -107,7 +123,7 @@ def _post_export(state: Any, options: dict[str, Any]) -> None:
     mode = str(options.get(MODE_KEY, "fix"))
     if template == "native":
         mode = "keep-native"  # trained on the model's own template: keep it, align the stop ids
-    engines = parse_engines(options.get(ENGINES_KEY))
+    engines = _with_lf_modelfile(export_dir, parse_engines(options.get(ENGINES_KEY)))
     cutoff = resolved.values.get("cutoff_len")
     # template_ext_tokenize: whole at training (the record) -> the export's reference is whole mode's ids too
     tokenize = "whole" if (prov.record or {}).get("tokenize") == "whole" and template != "native" else None
