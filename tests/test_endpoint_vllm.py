@@ -225,3 +225,120 @@ def test_vllm_detects_the_content_format(tmp_path):
     p.write_text(loop)
     proc = subprocess.run([vllm_python, "-c", script, json.dumps({"loop": str(p)})], capture_output=True, text=True, timeout=600)
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"loop": "openai"}, proc.stderr[-2000:]
+
+
+# -- a VLM through vLLM's own multimodal path (issue 12) ----------------------------------------------
+
+
+def qwen25_vl_model_dir(dest: Path) -> Path:
+    """Qwen2.5-VL's processor files (tests/processor_fixtures.py: the Qwen2.5 tokenizer + Qwen2.5-VL's
+    preprocessor/processor/chat-template files) and a one-layer ``Qwen2_5_VLConfig`` with the real media
+    token ids (the render server builds the processor from the config; it loads no weights), plus the
+    training record a ``qwen2_vl`` fine-tune with LF's default media arguments carries."""
+    from processor_fixtures import QWEN2_5_VL, processor_dir
+    from transformers import Qwen2_5_VLConfig
+
+    from lf_template_ext.model.media_args import MediaArgs
+
+    processor_dir(QWEN2_5_VL, dest)
+    Qwen2_5_VLConfig(
+        text_config={"vocab_size": 152064, "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 1,
+                     "num_attention_heads": 2, "num_key_value_heads": 1, "max_position_embeddings": 8192},
+        vision_config={"depth": 1, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 64},
+        image_token_id=151655, video_token_id=151656, vision_start_token_id=151652, vision_end_token_id=151653,
+    ).save_pretrained(dest)  # fmt: skip
+    (dest / "lf_template_ext.json").write_text(
+        json.dumps({"template": "qwen2_vl", "options": {}, "media": MediaArgs().to_record(), "mm_plugin": "qwen2_vl"})
+    )
+    return dest
+
+
+def data_url(image) -> str:
+    import base64
+    import io
+
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")  # lossless: the server decodes the very pixels sent
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def vllm_tokenize(url: str, messages: list, add_generation_prompt: bool) -> list[int]:
+    """vLLM's ``/tokenize`` with chat messages whose images are OpenAI ``image_url`` parts (data URLs)."""
+    wire = []
+    for m in messages:
+        content = m["content"]
+        if isinstance(content, list):
+            content = [
+                {"type": "image_url", "image_url": {"url": data_url(p["image"])}} if p["type"] == "image" else p
+                for p in content
+            ]
+        wire.append({**m, "content": content})
+    body = {"messages": wire, "add_generation_prompt": add_generation_prompt, "add_special_tokens": False}
+    req = urllib.request.Request(url + "/tokenize", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=300) as resp:
+            return [int(t) for t in json.loads(resp.read())["tokens"]]
+    except urllib.error.HTTPError as e:
+        raise AssertionError(f"vLLM refused the request: {e.code} {e.read()[:500]!r}") from None
+
+
+def test_qwen25_vl_images_through_vllm_tokenize(tmp_path):
+    """Issue 12: a Qwen2.5-VL dir repaired for ``qwen2_vl`` (compiled template with media parts, the processor
+    cap in preprocessor_config.json) served by vLLM's render server; conversations with images generated here
+    go through ``/tokenize`` as OpenAI content parts, and vLLM's own path (content-format detection, media
+    parsing, the template, the HF processor's expansion) gives LF's training ids, expansion included: a small
+    image as sent, a 2000x1500 one after the client resize SERVING.md gives (``resize_like_training``).
+    Sent without that resize, the large image is another <|image_pad|> count (the numbers are printed)."""
+    from lf_template_ext import resize_like_training
+    from lf_template_ext.lf import compat
+    from lf_template_ext.lf import media as lf_media
+    from lf_template_ext.lf.media import MediaInputs
+    from lf_template_ext.model.options import TemplateOptions
+    from lf_template_ext.verifier.media import openai_messages, probe_image
+    from lf_template_ext.verifier.reference import TrainingReference
+
+    model = qwen25_vl_model_dir(tmp_path / "model")
+    # LF's reference uses the processor as training loaded it: the dir before repair
+    processor = lf_media.load_processor(str(model))
+    prepared = compat.prepare("qwen2_vl", processor.tokenizer, TemplateOptions())
+    reference = TrainingReference(prepared, lf_media.training_processor(processor, prepared.tokenizer, None))
+    pad = prepared.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+
+    assert cli_main(["repair", str(model), "--template", "qwen2_vl"]) == 0
+    assert json.loads((model / "preprocessor_config.json").read_text())["max_pixels"] == 698_544
+    assert "resize_like_training" in (model / "SERVING.md").read_text()
+
+    small, large = probe_image(56, 56), probe_image(2000, 1500, seed=2)
+    client_large = resize_like_training(large, str(model))
+    cases = [  # (id, LF's messages, system, the image LF trained on, the image the client sends)
+        ("small", [{"role": "user", "content": "<image>What is in the picture?"}, {"role": "assistant", "content": "Stripes."}],
+         "You describe images tersely.", small, small),
+        ("large-resized", [{"role": "user", "content": "Look: <image> Where is the box?"}, {"role": "assistant", "content": "Top left."}],
+         None, large, client_large),
+        ("later-turn", [{"role": "user", "content": "Hello."}, {"role": "assistant", "content": "Hi! Send a picture."},
+                        {"role": "user", "content": "<image>Here it is."}, {"role": "assistant", "content": "Nice."}],
+         None, small, small),
+    ]  # fmt: skip
+    server = RenderServer(model, tmp_path / "vllm.log")
+    try:
+        server.wait()
+        counts = {}
+        for case_id, messages, system, trained, sent in cases:
+            expected, prompt, _ = reference.encode_media((messages, system, None), MediaInputs(images=[trained]))
+            wire = openai_messages(messages, system, MediaInputs(images=[sent]))
+            full = vllm_tokenize(server.url, wire, False)
+            gen = vllm_tokenize(server.url, wire[:-1], True)
+            assert full == expected, (case_id, prepared.tokenizer.decode(full)[:2000], prepared.tokenizer.decode(expected)[:2000])
+            assert gen == prompt, (case_id, prepared.tokenizer.decode(gen)[:2000], prepared.tokenizer.decode(prompt)[:2000])
+            counts[case_id] = expected.count(pad)
+        # the check can fail: the large image sent as it is (the repaired cap alone) is another count
+        messages, system = cases[1][1], cases[1][2]
+        raw = vllm_tokenize(server.url, openai_messages(messages, system, MediaInputs(images=[large])), False)
+        print(
+            f"\nvLLM /tokenize, Qwen2.5-VL: LF {counts}; 2000x1500 sent without the client resize: "
+            f"{raw.count(pad)} <|image_pad|> (LF {counts['large-resized']}, client image {client_large.width}x{client_large.height})"
+        )
+        assert counts["small"] == 4 and counts["large-resized"] == 768
+        assert raw.count(pad) != counts["large-resized"] and raw != reference.encode_media((messages, system, None), MediaInputs(images=[large]))[0]
+    finally:
+        server.stop()
