@@ -200,11 +200,11 @@ def main() -> int:
                     f"{args.samples / wall:7.0f} conv/s | {results[0][2]:6d} examples"
                 )
                 if name != args.lf_template:  # per round, the candidate against the baseline of the same round
-                    wall_x = sorted(b[0] / r[0] for b, r in zip(base, results))
-                    cpu_x = sorted(b[1] / r[1] for b, r in zip(base, results))
+                    wall_x = [b[0] / r[0] for b, r in zip(base, results)]
+                    cpu_x = [b[1] / r[1] for b, r in zip(base, results)]
                     line += (
                         f"  x{median(cpu_x):.2f} CPU, x{median(wall_x):.2f} wall vs LF "
-                        f"(rounds: wall {', '.join(f'{x:.2f}' for x in wall_x)})"
+                        f"(wall by round: {', '.join(f'{x:.2f}' for x in wall_x)})"
                     )
                 print(line)
     return 0
