@@ -8,7 +8,8 @@ split. Whole mode moves training to the engines' side:
 
 * the **text** of a sample is the compiled Jinja template (``lf.whole_template.compiled_template``)
   rendered for it, as an engine renders it (``ChatRenderer``, native mode's renderer, with that
-  template instead of the tokenizer's own);
+  template instead of the tokenizer's own; per sample through :class:`PlainRender`, its plain-Jinja
+  mirror, proved against it on every batch);
 * the **ids** are that text tokenized whole with ``add_special_tokens=False`` (one batched call
   per preprocessing batch, native mode's ``NativeEncoder._tokenize``);
 * the **labels** are LF's: LF's own ``encode_multiturn``/``encode_oneturn`` is run with a text
