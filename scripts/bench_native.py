@@ -12,9 +12,16 @@ spend seconds pickling the tokenizer to hash it, the same for every template), o
 that ``datasets`` adds for every template alike. It prints CPU and wall seconds,
 conversations per second and the ratios; CPU time (of the whole process, all threads) is the
 figure to compare on a shared machine, where wall time mostly measures the other jobs.
-Rounds alternate between the templates; the best round of each counts. Tokenizer
-parallelism is left as LF runs it (``TOKENIZERS_PARALLELISM`` unset: batched tokenization may
-use every core; set it to ``false`` to compare single-threaded).
+Every template first runs once on one batch, untimed (file caches, template compilation), then
+``--rounds`` rounds interleave the templates in the same process, the order reversed every other
+round, so other load falls on each alike; the figures are the medians over the rounds, and the
+ratio's spread over the rounds is printed with them. The load average is printed around every
+round. Tokenizer parallelism is left as LF runs it (``TOKENIZERS_PARALLELISM`` unset: batched
+tokenization may use every core; set it to ``false`` to compare single-threaded); the bench prints
+what the tokenizers library sees at the start and the end (it turns its parallelism off in a
+forked child) and how many times the process forked. Note that other load does not cost both
+alike: LF's slot-by-slot encoding uses one core whatever the load, whole and native mode's
+batched tokenization uses a second one only when it is free.
 
 ``--whole`` adds ``template_ext_tokenize: whole`` with the same LF template (``lf.whole_template``).
 
@@ -37,12 +44,31 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from _script_utils import write_sharegpt_dataset  # noqa: E402
+
+_FORKS = [0]
+os.register_at_fork(before=lambda: _FORKS.__setitem__(0, _FORKS[0] + 1))
+
+
+def _state() -> str:
+    """Load average, ``TOKENIZERS_PARALLELISM`` as the tokenizers library reads it (the C environment, which
+    it sets itself), and the forks of this process so far."""
+    import ctypes
+
+    getenv = ctypes.CDLL(None).getenv
+    getenv.restype = ctypes.c_char_p
+    value = getenv(b"TOKENIZERS_PARALLELISM")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (
+        f"load average {load}; TOKENIZERS_PARALLELISM as tokenizers sees it: "
+        f"{value.decode() if value is not None else 'unset (parallel)'}; forks: {_FORKS[0]}"
+    )
 
 
 def main() -> int:
@@ -51,7 +77,7 @@ def main() -> int:
     parser.add_argument("--lf-template", required=True, help="LF's built-in template for the model (e.g. qwen, qwen3)")
     parser.add_argument("--samples", type=int, default=10000)
     parser.add_argument("--turns", type=int, default=4)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds (medians are reported)")
     parser.add_argument("--policies", nargs="+", default=["expand"], help="native policies to time (none: skip native)")
     parser.add_argument(
         "--whole", action="store_true",
@@ -107,8 +133,9 @@ def main() -> int:
 
         batches = [raw[i : i + data_args.preprocessing_batch_size] for i in range(0, len(raw), data_args.preprocessing_batch_size)]
 
-        def run(template: str, policy: str | None) -> dict[str, tuple[float, float, int]]:
-            """Both stages for one template: LF's map, and the processor alone on in-memory batches."""
+        def run(template: str, policy: str | None, rows: int = 0) -> dict[str, tuple[float, float, int]]:
+            """Both stages for one template: LF's map, and the processor alone on in-memory batches
+            (``rows``: only the first rows, for the warm-up)."""
             whole = policy == "whole"
             if policy and not whole:
                 os.environ["LF_TEMPLATE_EXT_NATIVE_POLICY"] = policy
@@ -118,8 +145,9 @@ def main() -> int:
             if whole:  # what the enable hook does with template_ext_tokenize: whole
                 tpl = whole_template.wrap(tpl, tokenizer_module["tokenizer"], data_args)
             processor = _get_dataset_processor(data_args, "sft", tpl, tokenizer_module["tokenizer"], None)
+            data = raw.select(range(rows)) if rows else raw
             wall, cpu = time.perf_counter(), time.process_time()
-            out = raw.map(
+            out = data.map(
                 processor.preprocess_dataset,
                 batched=True,
                 batch_size=data_args.preprocessing_batch_size,
@@ -129,39 +157,56 @@ def main() -> int:
             )
             mapped = (time.perf_counter() - wall, time.process_time() - cpu, len(out))
             wall, cpu = time.perf_counter(), time.process_time()
-            examples = sum(len(processor.preprocess_dataset(b)["input_ids"]) for b in batches)
+            examples = sum(len(processor.preprocess_dataset(b)["input_ids"]) for b in (batches[:1] if rows else batches))
             alone = (time.perf_counter() - wall, time.process_time() - cpu, examples)
             return {"map": mapped, "processor": alone}
 
         labels = [(args.lf_template, None)] + [("native", p) for p in args.policies if p != "none"]
         if args.whole:
             labels.append((args.lf_template, "whole"))
-        best: dict[tuple[str, str], tuple[float, float, int]] = {}
-        for _ in range(args.rounds):
-            for template, policy in labels:
-                name = template if policy is None else f"{template} (whole)" if policy == "whole" else f"native ({policy})"
+
+        def title(template: str, policy: str | None) -> str:
+            return template if policy is None else f"{template} (whole)" if policy == "whole" else f"native ({policy})"
+
+        print(f"start: {_state()}", flush=True)
+        for template, policy in labels:  # warm-up, untimed: one batch through LF's map and the processor
+            run(template, policy, rows=min(len(raw), data_args.preprocessing_batch_size))
+        rounds: dict[tuple[str, str], list[tuple[float, float, int]]] = {}
+        for n in range(args.rounds):
+            order = labels if n % 2 == 0 else labels[::-1]
+            load = os.getloadavg()[0]
+            for template, policy in order:
                 for stage, result in run(template, policy).items():
-                    key = (stage, name)
-                    if key not in best or result[1] < best[key][1]:
-                        best[key] = result
+                    rounds.setdefault((stage, title(template, policy)), []).append(result)
+            print(f"round {n + 1}: {' -> '.join(title(*x) for x in order)}; load {load:.1f} -> {os.getloadavg()[0]:.1f}", flush=True)
+        print(f"end: {_state()}")
         print(
-            f"model {args.model}: {args.samples} conversations x {args.turns} turns, best of {args.rounds} rounds "
-            f"(TOKENIZERS_PARALLELISM={os.environ.get('TOKENIZERS_PARALLELISM', 'unset')}, {os.cpu_count()} CPUs)"
+            f"model {args.model}: {args.samples} conversations x {args.turns} turns, median of {args.rounds} rounds "
+            f"(TOKENIZERS_PARALLELISM={os.environ.get('TOKENIZERS_PARALLELISM', 'unset')}, {os.cpu_count()} CPUs, "
+            f"map batch size {data_args.preprocessing_batch_size})"
         )
-        for stage, title in (
+        for stage, heading in (
             ("map", "LF's preprocessing map (datasets reads rows and writes Arrow: the same cost for every template)"),
             ("processor", "the processor alone (preprocess_dataset on in-memory batches of 1000 rows)"),
         ):
-            print(f" {title}")
-            lf_wall, lf_cpu, _ = best[(stage, args.lf_template)]
-            for (st, name), (wall, cpu, examples) in best.items():
+            print(f" {heading}")
+            base = rounds[(stage, args.lf_template)]
+            for (st, name), results in rounds.items():
                 if st != stage:
                     continue
-                ratio = "" if name == args.lf_template else f"  x{lf_cpu / cpu:.2f} CPU, x{lf_wall / wall:.2f} wall vs LF"
-                print(
+                wall, cpu = median(r[0] for r in results), median(r[1] for r in results)
+                line = (
                     f"  {name:<16} {cpu:7.2f} s CPU {args.samples / cpu:7.0f} conv/s | {wall:7.2f} s wall "
-                    f"{args.samples / wall:7.0f} conv/s | {examples:6d} examples{ratio}"
+                    f"{args.samples / wall:7.0f} conv/s | {results[0][2]:6d} examples"
                 )
+                if name != args.lf_template:  # per round, the candidate against the baseline of the same round
+                    wall_x = [b[0] / r[0] for b, r in zip(base, results)]
+                    cpu_x = [b[1] / r[1] for b, r in zip(base, results)]
+                    line += (
+                        f"  x{median(cpu_x):.2f} CPU, x{median(wall_x):.2f} wall vs LF "
+                        f"(wall by round: {', '.join(f'{x:.2f}' for x in wall_x)})"
+                    )
+                print(line)
     return 0
 
 

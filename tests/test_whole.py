@@ -329,3 +329,53 @@ def test_native_with_a_template_file_and_its_errors(monkeypatch, tmp_path):
         _native_with(monkeypatch, str(tmp_path / "missing.jinja"), tok)
     with pytest.raises(Exception, match="lf:qwn: no such LF template"):
         _native_with(monkeypatch, "lf:qwn", tok)
+
+
+# -- speed: the plain-Jinja mirror of the engines' render (native.whole.PlainRender) -------------------------
+
+
+@pytest.mark.parametrize("name", ["qwen", "qwen3"])
+def test_the_plain_render_is_the_engines_render(name):
+    """Whole mode renders compiled templates with plain Jinja: the engines' (sandboxed) text, errors included.
+
+    Two templates in CI (tools, reasoning); every LF template was compared once on this corpus (docs/native-mode.md).
+    """
+    from lf_template_ext.native.render import ChatRenderer
+    from lf_template_ext.native.whole import PlainRender
+
+    prep, wrapped = _wrapped(name)
+    renderer = ChatRenderer(prep.tokenizer, enable_thinking=None, chat_template=wrapped._whole_jinja, cache=False)
+    plain = PlainRender.for_renderer(renderer)
+    assert plain is not None
+    rendered = 0
+    for conv in corpus_conversations():
+        for agp in (False, True):
+            try:
+                real = renderer._render(conv["messages"], conv.get("tools"), agp)
+            except Exception:
+                real = None
+            assert plain.render(conv["messages"], conv.get("tools"), agp) == real, (conv["id"], agp)
+            rendered += real is not None
+    assert rendered > 40
+
+
+def test_a_plain_render_that_differs_turns_itself_off(caplog):
+    """The proof on each batch's first sample is real: a mirror that renders otherwise is dropped, ids unchanged."""
+    from lf_template_ext.native.mode import sample_name
+    from lf_template_ext.native.whole import PlainRender
+
+    prep, wrapped = _wrapped("qwen")
+    tok = prep.tokenizer
+    samples, names = [], []
+    for conv in corpus_conversations()[:6]:
+        lf = msgmap.to_lf(conv["messages"], conv.get("tools"))
+        samples.append(wrapped.whole_sample(tok, lf.messages, lf.system, lf.tools))
+        names.append(sample_name(0, lf.messages))
+    encoder = wrapped._encoder(tok)
+    assert encoder._plain is not None
+    want = encoder.pairs_batch(samples, names)
+    assert encoder._plain is not None  # the true mirror passed its proof
+    encoder._plain = PlainRender(wrapped._whole_jinja.replace("<|im_end|>\\n", "<|im_end|>\\n\\n"), {})
+    with caplog.at_level("WARNING", logger="llamafactory.lf_template_ext.native"):
+        assert encoder.pairs_batch(samples, names) == want
+    assert encoder._plain is None and "plain Jinja rendered a sample differently" in caplog.text

@@ -8,7 +8,8 @@ split. Whole mode moves training to the engines' side:
 
 * the **text** of a sample is the compiled Jinja template (``lf.whole_template.compiled_template``)
   rendered for it, as an engine renders it (``ChatRenderer``, native mode's renderer, with that
-  template instead of the tokenizer's own);
+  template instead of the tokenizer's own; per sample through :class:`PlainRender`, its plain-Jinja
+  mirror, proved against it on every batch);
 * the **ids** are that text tokenized whole with ``add_special_tokens=False`` (one batched call
   per preprocessing batch, native mode's ``NativeEncoder._tokenize``);
 * the **labels** are LF's: LF's own ``encode_multiturn``/``encode_oneturn`` is run with a text
@@ -28,12 +29,18 @@ LF-free: the LF side hands in the pieces and the compiled template.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+import json
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Optional
 
 from .encode import NativeEncoder, Pair, Sample, to_pairs
 from .render import ChatRenderer, Conversation, NativeRenderError
+
+logger = logging.getLogger("llamafactory.lf_template_ext.native")
 
 #: The values of ``template_ext_tokenize``: LF's own slot-wise encoding, or the engines' whole-string one.
 TOKENIZE_MODES = ("slots", "whole")
@@ -64,14 +71,28 @@ class WholeEncoder(NativeEncoder):
             renderer, policy="mask", data=LFDataOptions(), infer_seqlen=lambda a, b, c: (a, b),
             ignore_index=ignore_index, template_name=template_name, **kw,
         )
+        self._plain = PlainRender.for_renderer(renderer)
+        self._proved = False  # the plain render compared with the engines' render in this batch
 
     # -- text --------------------------------------------------------------------------------------
     def full_text(self, sample: WholeSample, name: Sample) -> str:
-        """The rendering of the whole conversation, checked against LF's pieces joined."""
-        try:
-            text = self.renderer.render(sample.conv, len(sample.conv.messages), False)
-        except NativeRenderError as e:
-            raise self.fail(name, f"the compiled template cannot render it: {e}", _FIX) from e
+        """The rendering of the whole conversation, checked against LF's pieces joined.
+
+        Rendered by :class:`PlainRender` when there is one (the same text at half the cost); the first
+        sample of every batch is also rendered the engines' way and compared (:meth:`_prove`), and a
+        sample the plain render cannot render is rendered the engines' way, whose error is the one to report.
+        """
+        plain, conv = self._plain, sample.conv
+        text = None
+        if plain is not None:
+            text = plain.render(conv.messages, conv.tools, False)
+            if text is not None and not self._proved:
+                text = self._prove(conv, text)
+        if text is None:
+            try:
+                text = self.renderer.render(conv, len(conv.messages), False)
+            except NativeRenderError as e:
+                raise self.fail(name, f"the compiled template cannot render it: {e}", _FIX) from e
         expected = "".join(p + r for p, r in sample.pieces)
         if text != expected:
             raise self.fail(name, _differs("its rendering", text, expected), _FIX)
@@ -90,6 +111,7 @@ class WholeEncoder(NativeEncoder):
     # -- ids -----------------------------------------------------------------------------------------
     def pairs_batch(self, samples: Sequence[WholeSample], names: Sequence[Sample]) -> list[list[Pair]]:
         """LF's (prompt, response) id pairs of every sample, cut from its whole-tokenized rendering."""
+        self._proved = False
         texts = [self.full_text(s, n) for s, n in zip(samples, names, strict=True)]
         ids_list, mappers, _ = self._tokenize(texts)
         out = []
@@ -107,6 +129,22 @@ class WholeEncoder(NativeEncoder):
             self.stats["conversations"] += 1
         return out
 
+    def _prove(self, conv: Conversation, text: str) -> Optional[str]:
+        """The engines' render of ``conv`` compared with the plain one; a difference turns the plain render off."""
+        self._proved = True
+        try:
+            real = self.renderer.render(conv, len(conv.messages), False)
+        except NativeRenderError:
+            real = None
+        if real != text:
+            logger.warning(
+                "whole mode: %s: plain Jinja rendered a sample differently from the engines' sandboxed render; "
+                "rendering every sample the engines' way",
+                self.template_name,
+            )
+            self._plain = None
+        return real
+
     def oneturn(self, prompt_conv: Conversation, prompt: str, response: str, name: Sample) -> tuple[list[int], list[int]]:
         """LF's ``encode_oneturn``: the generation prompt an engine feeds, and the answer after it.
 
@@ -123,6 +161,80 @@ class WholeEncoder(NativeEncoder):
         (ids,), (to_tokens,), _ = self._tokenize([text + response])
         i, _ = to_tokens((len(text), len(text) + len(response)))
         return list(ids[:i]), list(ids[i:])
+
+
+class PlainRender:
+    """The compiled template rendered by plain Jinja with the engines' settings: the same text, half the cost.
+
+    Engines render a chat template through transformers' ``apply_chat_template``, in Jinja's
+    ``ImmutableSandboxedEnvironment`` (``trim_blocks``, ``lstrip_blocks``, ``loopcontrols``, a ``tojson``
+    that keeps non-ASCII, ``raise_exception``, ``strftime_now``), with the tokenizer's special tokens
+    (``bos_token``...) and the caller's variables. A sandbox only *refuses* (unsafe attributes, mutating
+    methods): every rendering it lets through is the plain environment's, character for character. Its
+    checks on every attribute access are half the cost of rendering a compiled LF template (``loop.index0``,
+    namespaces), paid per sample in whole mode. So whole mode renders with this mirror, and keeps the
+    guarantee by proof, not by assumption: the first sample of every batch is also rendered the engines'
+    way and compared (a difference, e.g. a transformers release that changes its environment, turns the
+    mirror off for the run, with a warning), a sample the mirror cannot render is rendered the engines'
+    way (whose error is reported), and every text is still compared with LF's pieces.
+    Only for the compiled LF templates whole mode renders (our compiler's output, no sandbox-refused
+    access): native mode renders the model's own template the engines' way.
+    """
+
+    def __init__(self, template_text: str, variables: Mapping[str, Any]) -> None:
+        import jinja2
+        import jinja2.ext
+
+        env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols])
+        env.filters["tojson"] = _tojson
+        env.globals["raise_exception"] = _raise_exception
+        env.globals["strftime_now"] = _strftime_now
+        self._template = env.from_string(template_text)
+        self._variables = dict(variables)
+
+    @classmethod
+    def for_renderer(cls, renderer: ChatRenderer) -> Optional["PlainRender"]:
+        """The mirror of ``renderer``'s ``apply_chat_template`` call, or ``None`` when it cannot be built."""
+        kwargs = dict(renderer.kwargs)
+        text = kwargs.pop("chat_template", None)
+        special = getattr(renderer.tokenizer, "special_tokens_map", None)
+        if not isinstance(text, str) or not isinstance(special, Mapping):
+            return None
+        try:  # a keyword apply_chat_template consumes itself is not a template variable: leave it to the real call
+            consumed = set(inspect.signature(renderer.tokenizer.apply_chat_template).parameters)
+        except (TypeError, ValueError):
+            return None
+        if consumed & set(kwargs):
+            return None
+        try:
+            return cls(text, {**special, **kwargs})
+        except Exception:  # a template plain Jinja cannot compile: the engines' render decides
+            return None
+
+    def render(self, messages: list, tools: Any, add_generation_prompt: bool) -> Optional[str]:
+        """The text, or ``None`` when rendering raised (the caller renders the engines' way for the error)."""
+        try:
+            text = self._template.render(
+                messages=messages, tools=tools, documents=None, add_generation_prompt=add_generation_prompt,
+                **self._variables,
+            )
+        except Exception:
+            return None
+        return text if isinstance(text, str) else None
+
+
+def _tojson(x: Any, ensure_ascii: bool = False, indent: Any = None, separators: Any = None, sort_keys: bool = False) -> str:
+    return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+
+
+def _raise_exception(message: str) -> None:
+    from jinja2.exceptions import TemplateError
+
+    raise TemplateError(message)
+
+
+def _strftime_now(fmt: str) -> str:
+    return datetime.now().strftime(fmt)
 
 
 _FIX = (
