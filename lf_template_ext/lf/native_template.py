@@ -94,3 +94,70 @@ def register() -> None:
     """Register ``template: native`` in the installed LF, as the enable hook does when LF loads
     (``check --template native`` runs without the switch)."""
     install(compat.template_module())
+
+
+#: the model's processor class -> the LF template whose ``mm_plugin`` computes its pixel values in LF's
+#: collator (native mode with media, ``native.media``). Only families verified end to end are listed
+#: (tests/test_native_media.py: Qwen2.5-VL; Qwen2-VL shares its processor and LF plugin).
+MEDIA_PLUGINS = {
+    "Qwen2VLProcessor": "qwen2_vl",
+    "Qwen2_5_VLProcessor": "qwen2_vl",
+}
+
+
+def _media_error(where: str, reason: str, fix: str) -> Exception:
+    return native.NativeModeError(f"{where}: {reason}, so `template: native` cannot train samples with media.\n  fix: {fix}")
+
+
+def media_plugin(processor: Any, where: str) -> Any:
+    """LF's ``mm_plugin`` for this processor (the one LF's own template for the model uses)."""
+    name = MEDIA_PLUGINS.get(type(processor).__name__)
+    if name is None:
+        raise _media_error(
+            where,
+            f"native mode with media supports the processors {', '.join(sorted(MEDIA_PLUGINS))}, "
+            f"not {type(processor).__name__}",
+            "train this model with LF's own template for it (`template: <name>`, e.g. qwen2_vl), or drop the media",
+        )
+    return compat.template_module().TEMPLATES[name].mm_plugin
+
+
+def encode_media_conversation(dataset_processor: Any, messages: Any, system: Any, tools: Any, media: dict, sample: Any):
+    """One sample with media: rendered with the processor's chat template, expanded by the processor with the
+    media LF's plugin regularized (``lf.media.regularized``: LF's resize with its media arguments), labelled
+    as native mode labels text (``native.media.encode_with_media``).
+
+    Sets the template's ``mm_plugin`` to the model's LF plugin, so that LF's collator computes the pixel values
+    from the same media the same way (``get_mm_inputs``).
+    """
+    from types import SimpleNamespace
+
+    from ..native.media import encode_with_media, processor_chat_template
+    from .media import MediaInputs, regularized
+
+    template, tokenizer = dataset_processor.template, dataset_processor.tokenizer
+    hf = getattr(dataset_processor, "processor", None)
+    where = getattr(tokenizer, "name_or_path", "") or "this model"
+    if hf is None:
+        raise _media_error(
+            where, "LF loaded no processor for this model (no preprocessor_config.json / processor_config.json)",
+            "add the model's processor files to the model dir, or train with LF's own template for the model",
+        )
+    jinja = processor_chat_template(hf)
+    if jinja is None:
+        raise _media_error(
+            where, "the processor has no chat template (no chat_template.jinja or chat_template.json)",
+            f"add the model's chat template to {where}, or train with LF's own template for the model",
+        )
+    plugin = media_plugin(hf, where)
+    if type(template.mm_plugin) is not type(plugin):
+        template.mm_plugin = plugin  # LF's collator: template.mm_plugin.get_mm_inputs(...)
+    given = MediaInputs(images=list(media.get("images") or []), videos=list(media.get("videos") or []),
+                        audios=list(media.get("audios") or []))
+    reg = regularized(SimpleNamespace(template=template), hf, given)
+    encoder = native.encoder_for(tokenizer, template, compat.native_helpers(), dataset_processor.data_args,
+                                 chat_template=jinja)
+    conv = native.conversation(template, messages, system, tools, media_parts=True)
+    return encoder, encode_with_media(
+        encoder, hf, conv, sample, {"images": reg.images, "videos": reg.videos, "audios": reg.audios}
+    )
