@@ -57,6 +57,8 @@ def run(lf, tmp_path: Path, model: Path) -> tuple[Any, Any, Any, list[dict]]:  #
     model_args, data_args, training_args, _, _ = lf["args"](args)
     module = load_tokenizer(model_args)
     template = lf["fix"](module["tokenizer"], data_args)
+    # set when LF fixes the template, before any preprocessing (a tokenized_path dataset skips it)
+    assert type(template.mm_plugin).__name__ == "Qwen2VLPlugin"
     with contextlib.redirect_stdout(io.StringIO()):
         ds = lf["get_dataset"](template, model_args, data_args, training_args, "sft", **module)
     return template, module["tokenizer"], module["processor"], list(ds["train_dataset"])
@@ -85,6 +87,27 @@ def test_native_media_ids_are_the_processors_and_labels_the_answers(lf, tmp_path
         assert label_runs(tokenizer, ex["input_ids"], ex["labels"]) == answers
     # LF's resize: the 1600x1200 image is 768 vision tokens (LF's image_max_pixels 768*768), not the processor's own
     assert examples[2]["input_ids"].count(pad) == 768
+    # LF's collator (its plugin's get_mm_inputs on the same media) makes pixel values whose grid has these tokens
+    from llamafactory.data.collator import MultiModalDataCollatorForSeq2Seq
+
+    collator = MultiModalDataCollatorForSeq2Seq(tokenizer=tokenizer, template=template, processor=processor,
+                                                model=None, label_pad_token_id=IGNORE)
+    batch = collator([dict(examples[1])])
+    merge = processor.image_processor.merge_size ** 2
+    runs = pad_runs(examples[1], pad)
+    assert len(runs) == 2 and [int(g.prod()) // merge for g in batch["image_grid_thw"]] == runs
+
+
+def pad_runs(example: dict, pad: int) -> list[int]:
+    """The length of every run of ``pad`` in the example's ids (one run per image)."""
+    runs, n = [], 0
+    for i in example["input_ids"] + [None]:
+        if i == pad:
+            n += 1
+        elif n:
+            runs.append(n)
+            n = 0
+    return runs
 
 
 def test_native_media_without_processor_chat_template_is_refused(lf, tmp_path):  # noqa: F811
@@ -99,3 +122,15 @@ def test_native_media_without_processor_chat_template_is_refused(lf, tmp_path): 
     text = str(info.value)
     assert str(model) in text and "processor has no chat template" in text and "`template: native`" in text
     assert "fix:" in text
+
+
+def test_align_moves_spans_with_their_runs_and_refuses_anything_else():
+    from lf_template_ext.native.media import MediaAlignmentError, align
+
+    P = 9  # the placeholder id
+    starts, ends = align([1, 2, P, 3, 4], [1, 2, P, P, P, 3, 4], {P})
+    assert (starts, ends) == ([0, 1, 2, 5, 6], [1, 2, 5, 6, 7])
+    with pytest.raises(MediaAlignmentError):  # the processor changed text outside the placeholder
+        align([1, 2, P, 3, 4], [1, 2, P, P, 3, 5], {P})
+    with pytest.raises(MediaAlignmentError):  # extra ids at the end
+        align([1, P, 3], [1, P, P, 3, 7], {P})

@@ -45,7 +45,16 @@ class NativeTemplate(ReasoningTemplate):
         if chosen is not None:
             tokenizer.chat_template = chosen
         native.require_chat_template(tokenizer, compat.native_helpers())
+        self._set_media_plugin(getattr(tokenizer, "name_or_path", None))
         super().fix_special_tokens(tokenizer)
+
+    def _set_media_plugin(self, model_dir: Optional[str]) -> None:
+        """The model's LF plugin when its processor is one native mode trains media for (``MEDIA_PLUGINS``), else
+        LF's base plugin: LF's collator computes pixel values through ``template.mm_plugin``, also for a dataset
+        LF loads already tokenized (``tokenized_path``), where no preprocessing runs."""
+        base = self.__dict__.setdefault("_lfx_base_plugin", self.mm_plugin)
+        name = MEDIA_PLUGINS.get(processor_class_of(model_dir) or "")
+        self.mm_plugin = compat.template_module().TEMPLATES[name].mm_plugin if name else base
 
     def fix_jinja_template(self, tokenizer):
         """Keep the model's own chat template (or the chosen one): it is what native mode trains with."""
@@ -103,6 +112,24 @@ MEDIA_PLUGINS = {
     "Qwen2VLProcessor": "qwen2_vl",
     "Qwen2_5_VLProcessor": "qwen2_vl",
 }
+
+
+def processor_class_of(model_dir: Optional[str]) -> Optional[str]:
+    """``processor_class`` of the dir's ``processor_config.json`` or ``preprocessor_config.json`` (no loading)."""
+    import json
+    import os
+
+    if not model_dir or not os.path.isdir(model_dir):
+        return None
+    for name in ("processor_config.json", "preprocessor_config.json"):
+        try:
+            with open(os.path.join(model_dir, name), encoding="utf-8") as f:
+                value = json.load(f).get("processor_class")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 def _media_error(where: str, reason: str, fix: str) -> Exception:
