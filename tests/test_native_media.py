@@ -134,3 +134,18 @@ def test_align_moves_spans_with_their_runs_and_refuses_anything_else():
         align([1, 2, P, 3, 4], [1, 2, P, P, 3, 5], {P})
     with pytest.raises(MediaAlignmentError):  # extra ids at the end
         align([1, P, 3], [1, P, P, 3, 7], {P})
+
+
+def test_unsupported_processor_is_refused_naming_it_and_the_fix(lf):  # noqa: F811
+    from lf_template_ext.lf.native_template import media_plugin, processor_class_of
+    from lf_template_ext.native.mode import NativeModeError
+
+    class LlavaProcessor:  # a processor class native mode does not train media for (only its name is read)
+        pass
+
+    with pytest.raises(NativeModeError) as info:
+        media_plugin(LlavaProcessor(), "/models/llava")
+    text = str(info.value)
+    assert "/models/llava" in text and "LlavaProcessor" in text and "Qwen2_5_VLProcessor" in text
+    assert "fix: train this model with LF's own template" in text
+    assert processor_class_of("/nonexistent") is None
