@@ -33,24 +33,24 @@ ROWS = [
 ]
 
 
-def write_data(directory: Path) -> None:
+def write_data(directory: Path, rows: list[dict]) -> None:
     from PIL import Image
 
     directory.mkdir(parents=True, exist_ok=True)
     Image.new("RGB", (64, 48), (200, 10, 10)).save(directory / "red.png")
     Image.new("RGB", (1600, 1200), (10, 10, 200)).save(directory / "big.png")
-    (directory / "media.json").write_text(json.dumps(ROWS), encoding="utf-8")
+    (directory / "media.json").write_text(json.dumps(rows), encoding="utf-8")
     info = {"file_name": "media.json", "formatting": "sharegpt",
             "columns": {"messages": "messages", "images": "images"},
             "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}}
     (directory / "dataset_info.json").write_text(json.dumps({"media_test": info}), encoding="utf-8")
 
 
-def run(lf, tmp_path: Path, model: Path) -> tuple[Any, Any, Any, list[dict]]:  # noqa: F811
+def run(lf, tmp_path: Path, model: Path, rows: list[dict] = ROWS) -> tuple[Any, Any, Any, list[dict]]:  # noqa: F811
     from llamafactory.model import load_tokenizer
 
     data = tmp_path / "data"
-    write_data(data)
+    write_data(data, rows)
     args = dict(model_name_or_path=str(model), stage="sft", do_train=True, finetuning_type="full", template="native",
                 dataset="media_test", dataset_dir=str(data), cutoff_len=8192, output_dir=str(tmp_path / "out"),
                 overwrite_cache=True, report_to="none", cache_dir=str(tmp_path / "cache"))
@@ -108,6 +108,15 @@ def pad_runs(example: dict, pad: int) -> list[int]:
             runs.append(n)
             n = 0
     return runs
+
+
+def test_media_without_their_tags_are_refused_naming_the_sample(lf, tmp_path):  # noqa: F811
+    from lf_template_ext.native.encode import NativeSampleError
+
+    model = processor_dir(QWEN2_5_VL, tmp_path / "model")
+    rows = [dict(ROWS[0], images=["red.png", "red.png"])]  # two images, one <image> tag
+    with pytest.raises(NativeSampleError, match=r"sample 0 .* 2 image\(s\) but 1 <image> tag"):
+        run(lf, tmp_path, model, rows)
 
 
 def test_native_media_without_processor_chat_template_is_refused(lf, tmp_path):  # noqa: F811

@@ -134,6 +134,15 @@ def encode_with_media(
     ``videos``, ``audios``) the media in order, already as LF hands them to the processor.
     """
     placeholders = placeholder_ids(processor)
+    total = media_counts(conv.messages)
+    for kind in KINDS:  # LF's own check (``_validate_messages``): every medium has its tag and every tag its medium
+        given = len(media.get(f"{kind}s") or [])
+        if total[kind] != given:
+            raise encoder.fail(
+                sample,
+                f"it has {given} {kind}(s) but {total[kind]} <{kind}> tag(s) in its messages",
+                f"give every {kind} one <{kind}> tag where it belongs in the text",
+            )
     out = []
     for ex in encoder.examples(conv, sample):
         last = conv.assistant_indices[max(ex.turns)]
