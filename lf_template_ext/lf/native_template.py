@@ -45,7 +45,16 @@ class NativeTemplate(ReasoningTemplate):
         if chosen is not None:
             tokenizer.chat_template = chosen
         native.require_chat_template(tokenizer, compat.native_helpers())
+        self._set_media_plugin(getattr(tokenizer, "name_or_path", None))
         super().fix_special_tokens(tokenizer)
+
+    def _set_media_plugin(self, model_dir: Optional[str]) -> None:
+        """The model's LF plugin when its processor is one native mode trains media for (``MEDIA_PLUGINS``), else
+        LF's base plugin: LF's collator computes pixel values through ``template.mm_plugin``, also for a dataset
+        LF loads already tokenized (``tokenized_path``), where no preprocessing runs."""
+        base = self.__dict__.setdefault("_lfx_base_plugin", self.mm_plugin)
+        name = MEDIA_PLUGINS.get(processor_class_of(model_dir) or "")
+        self.mm_plugin = compat.template_module().TEMPLATES[name].mm_plugin if name else base
 
     def fix_jinja_template(self, tokenizer):
         """Keep the model's own chat template (or the chosen one): it is what native mode trains with."""
@@ -94,3 +103,88 @@ def register() -> None:
     """Register ``template: native`` in the installed LF, as the enable hook does when LF loads
     (``check --template native`` runs without the switch)."""
     install(compat.template_module())
+
+
+#: the model's processor class -> the LF template whose ``mm_plugin`` computes its pixel values in LF's
+#: collator (native mode with media, ``native.media``). Only families verified end to end are listed
+#: (tests/test_native_media.py: Qwen2.5-VL; Qwen2-VL shares its processor and LF plugin).
+MEDIA_PLUGINS = {
+    "Qwen2VLProcessor": "qwen2_vl",
+    "Qwen2_5_VLProcessor": "qwen2_vl",
+}
+
+
+def processor_class_of(model_dir: Optional[str]) -> Optional[str]:
+    """``processor_class`` of the dir's ``processor_config.json`` or ``preprocessor_config.json`` (no loading)."""
+    import json
+    import os
+
+    if not model_dir or not os.path.isdir(model_dir):
+        return None
+    for name in ("processor_config.json", "preprocessor_config.json"):
+        try:
+            with open(os.path.join(model_dir, name), encoding="utf-8") as f:
+                value = json.load(f).get("processor_class")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _media_error(where: str, reason: str, fix: str) -> Exception:
+    return native.NativeModeError(f"{where}: {reason}, so `template: native` cannot train samples with media.\n  fix: {fix}")
+
+
+def media_plugin(processor: Any, where: str) -> Any:
+    """LF's ``mm_plugin`` for this processor (the one LF's own template for the model uses)."""
+    name = MEDIA_PLUGINS.get(type(processor).__name__)
+    if name is None:
+        raise _media_error(
+            where,
+            f"native mode with media supports the processors {', '.join(sorted(MEDIA_PLUGINS))}, "
+            f"not {type(processor).__name__}",
+            "train this model with LF's own template for it (`template: <name>`, e.g. qwen2_vl), or drop the media",
+        )
+    return compat.template_module().TEMPLATES[name].mm_plugin
+
+
+def encode_media_conversation(dataset_processor: Any, messages: Any, system: Any, tools: Any, media: dict, sample: Any):
+    """One sample with media: rendered with the processor's chat template, expanded by the processor with the
+    media LF's plugin regularized (``lf.media.regularized``: LF's resize with its media arguments), labelled
+    as native mode labels text (``native.media.encode_with_media``).
+
+    Sets the template's ``mm_plugin`` to the model's LF plugin, so that LF's collator computes the pixel values
+    from the same media the same way (``get_mm_inputs``).
+    """
+    from types import SimpleNamespace
+
+    from ..native.media import encode_with_media, processor_chat_template
+    from .media import MediaInputs, regularized
+
+    template, tokenizer = dataset_processor.template, dataset_processor.tokenizer
+    hf = getattr(dataset_processor, "processor", None)
+    where = getattr(tokenizer, "name_or_path", "") or "this model"
+    if hf is None:
+        raise _media_error(
+            where, "LF loaded no processor for this model (no preprocessor_config.json / processor_config.json)",
+            "add the model's processor files to the model dir, or train with LF's own template for the model",
+        )
+    jinja = processor_chat_template(hf)
+    if jinja is None:
+        raise _media_error(
+            where, "the processor has no chat template (no chat_template.jinja or chat_template.json)",
+            f"add the model's chat template to {where}, or train with LF's own template for the model",
+        )
+    plugin = media_plugin(hf, where)
+    if type(template.mm_plugin) is not type(plugin):
+        template.mm_plugin = plugin  # LF's collator: template.mm_plugin.get_mm_inputs(...)
+    given = MediaInputs(images=list(media.get("images") or []), videos=list(media.get("videos") or []),
+                        audios=list(media.get("audios") or []))
+    reg = regularized(SimpleNamespace(template=template), hf, given)
+    encoder = native.encoder_for(tokenizer, template, compat.native_helpers(), dataset_processor.data_args,
+                                 chat_template=jinja)
+    conv = native.conversation(template, messages, system, tools, media_parts=True)
+    return encoder, encode_with_media(
+        encoder, hf, conv, sample, {"images": reg.images, "videos": reg.videos, "audios": reg.audios}
+    )

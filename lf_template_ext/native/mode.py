@@ -158,8 +158,12 @@ def encoder_for(
     helpers: LFHelpers,
     data_args: Any = None,
     overrides: Optional[Mapping[str, Any]] = None,
+    chat_template: Optional[str] = None,
 ):
-    """A cached :class:`~lf_template_ext.native.encode.NativeEncoder` for this tokenizer and settings."""
+    """A cached :class:`~lf_template_ext.native.encode.NativeEncoder` for this tokenizer and settings.
+
+    ``chat_template``: render with this Jinja instead of the tokenizer's (media samples: the processor's
+    template, ``native.media``)."""
     from . import options as native_options
     from .encode import LFDataOptions, NativeEncoder
     from .render import ChatRenderer
@@ -178,11 +182,14 @@ def encoder_for(
         thinking,
         data,
         chat_template_of(tokenizer),
+        chat_template,
     )
     per_tokenizer = _ENCODERS.setdefault(tokenizer, {})
     encoder = per_tokenizer.get(key)
     if encoder is None:
-        renderer = ChatRenderer(tokenizer, template_kwargs=opts.template_kwargs, enable_thinking=thinking)
+        renderer = ChatRenderer(
+            tokenizer, template_kwargs=opts.template_kwargs, enable_thinking=thinking, chat_template=chat_template
+        )
         encoder = per_tokenizer[key] = NativeEncoder(
             renderer,
             policy=opts.policy,
@@ -195,11 +202,19 @@ def encoder_for(
     return encoder
 
 
-def conversation(template: Any, messages: Sequence[Mapping[str, str]], system: Optional[str], tools: Optional[str]):
-    """LF's encoder arguments as the engine's request (LF's rule: an empty system -> default system)."""
+def conversation(
+    template: Any,
+    messages: Sequence[Mapping[str, str]],
+    system: Optional[str],
+    tools: Optional[str],
+    media_parts: bool = False,
+):
+    """LF's encoder arguments as the engine's request (LF's rule: an empty system -> default system).
+
+    ``media_parts``: LF's media tags become content parts (a sample with media, ``native.media``)."""
     from .render import from_lf
 
-    return from_lf(messages, system or getattr(template, "default_system", "") or "", tools)
+    return from_lf(messages, system or getattr(template, "default_system", "") or "", tools, media_parts=media_parts)
 
 
 def sample_name(row: int, messages: Sequence[Mapping[str, str]], datasets: Any = None) -> str:

@@ -56,11 +56,17 @@ def openai_tools(tools: Optional[list[Any]]) -> Optional[list[dict[str, Any]]]:
     return [t if isinstance(t, dict) and t.get("type") == "function" else {"type": "function", "function": t} for t in tools]
 
 
-def from_lf(messages: Sequence[Mapping[str, str]], system: Optional[str], tools: Optional[str]) -> Conversation:
-    """LF's encoder arguments -> the request an engine gets for the same conversation."""
+def from_lf(
+    messages: Sequence[Mapping[str, str]], system: Optional[str], tools: Optional[str], media_parts: bool = False
+) -> Conversation:
+    """LF's encoder arguments -> the request an engine gets for the same conversation.
+
+    ``media_parts``: texts holding LF's ``<image>``/``<video>``/``<audio>`` tags become content parts."""
     from ..model.messages import from_lf as _from_lf
 
-    msgs, tool_list = _from_lf([{"role": str(m["role"]), "content": m["content"]} for m in messages], system, tools)
+    msgs, tool_list = _from_lf(
+        [{"role": str(m["role"]), "content": m["content"]} for m in messages], system, tools, media_parts=media_parts
+    )
     return Conversation(messages=msgs, tools=openai_tools(tool_list))
 
 

@@ -45,22 +45,26 @@ def native_batch(processor: Any, examples: Mapping[str, list]) -> tuple[dict[str
     encoder = encoder_for(tokenizer, template, compat.native_helpers(), data_args)
     datasets = getattr(data_args, "dataset", None)
     valid, convs, names = [], [], []
+    media_encoded: dict[int, list] = {}
     for i in range(_rows(examples)):
         prompt, response = examples["_prompt"][i], examples["_response"][i]
         if not compat.supervised_example_ok(prompt, response):
             continue  # LF's own check: it logs and drops the row
         messages = list(prompt) + list(response)
-        media = [k for k in ("_images", "_videos", "_audios") if k in examples and examples[k][i]]
-        if media:
-            raise encoder.fail(
-                sample_name(i, messages, datasets),
-                f"it has {', '.join(m[1:] for m in media)}; native mode encodes text conversations only",
-                "use LF's template for multimodal training",
+        media = {k[1:]: examples[k][i] for k in ("_images", "_videos", "_audios") if k in examples and examples[k][i]}
+        if media:  # rendered with the processor's chat template, expanded by the processor (native.media)
+            from ..native_template import encode_media_conversation
+
+            _, media_encoded[i] = encode_media_conversation(
+                processor, messages, examples["_system"][i], examples["_tools"][i], media,
+                functools.partial(sample_name, i, messages, datasets),
             )
+            continue
         valid.append(i)
         names.append(functools.partial(sample_name, i, messages, datasets))
         convs.append(conversation(template, messages, examples["_system"][i], examples["_tools"][i]))
     encoded = dict(zip(valid, encoder.encode_batch(convs, names), strict=True))
+    encoded.update(media_encoded)
     keys = list(examples.keys())
     out: dict[str, list] = {k: [] for k in keys}
     cache: dict[int, tuple] = {}
@@ -74,9 +78,22 @@ def native_batch(processor: Any, examples: Mapping[str, list]) -> tuple[dict[str
                     out[k].append(examples[k][i])
                 turn = ex.turns[-1]
                 out["_prompt"][-1], out["_response"][-1] = messages[: 2 * turn + 1], [messages[2 * turn + 1]]
+                if i in media_encoded:  # the example holds the media of its messages only
+                    _trim_media(out, messages[: 2 * turn + 2])
             cache[id(out["_prompt"][-1])] = (ex.input_ids, ex.labels)
     _log_stats(encoder)
     return out, cache
+
+
+def _trim_media(out: dict[str, list], messages: list) -> None:
+    """The last row's media columns cut to the media the messages' tags name (LF's collator reads them)."""
+    from ..media import placeholders
+
+    tags = placeholders()
+    for kind, column in (("image", "_images"), ("video", "_videos"), ("audio", "_audios")):
+        if column in out and out[column][-1]:
+            n = sum(str(m.get("content", "")).count(tags[kind]) for m in messages)
+            out[column][-1] = list(out[column][-1])[:n]
 
 
 _logged: set = set()

@@ -1,0 +1,160 @@
+"""``template: native`` with images through LF's real supervised preprocessing (issue 12, item 6).
+
+A Qwen2.5-VL processor fixture (no weights), three samples with images generated here, LF's
+``get_dataset`` with ``template: native``: every example's ids are the processor's ids for the model's own
+chat template over content parts with LF's resized images (what a server computes when the client sends the
+pixels training saw), labels sit on the assistant answers only, and LF's collator plugin is the model's.
+Without a processor chat template native mode refuses, naming the dir and the fix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from processor_fixtures import QWEN2_5_VL, processor_dir
+from test_native import label_runs, lf  # noqa: F401  (the fixture)
+
+IGNORE = -100
+
+ROWS = [
+    {"messages": [{"role": "user", "content": "<image>What colour is this?"},
+                  {"role": "assistant", "content": "It is red."}], "images": ["red.png"]},
+    {"messages": [{"role": "user", "content": "Compare <image> and <image>, please."},
+                  {"role": "assistant", "content": "The first is larger."}], "images": ["big.png", "red.png"]},
+    {"messages": [{"role": "user", "content": "<image>Describe it."},
+                  {"role": "assistant", "content": "A blue square."},
+                  {"role": "user", "content": "And its size?"},
+                  {"role": "assistant", "content": "About 1600 by 1200 pixels."}], "images": ["big.png"]},
+]
+
+
+def write_data(directory: Path, rows: list[dict]) -> None:
+    from PIL import Image
+
+    directory.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (64, 48), (200, 10, 10)).save(directory / "red.png")
+    Image.new("RGB", (1600, 1200), (10, 10, 200)).save(directory / "big.png")
+    (directory / "media.json").write_text(json.dumps(rows), encoding="utf-8")
+    info = {"file_name": "media.json", "formatting": "sharegpt",
+            "columns": {"messages": "messages", "images": "images"},
+            "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}}
+    (directory / "dataset_info.json").write_text(json.dumps({"media_test": info}), encoding="utf-8")
+
+
+def run(lf, tmp_path: Path, model: Path, rows: list[dict] = ROWS) -> tuple[Any, Any, Any, list[dict]]:  # noqa: F811
+    from llamafactory.model import load_tokenizer
+
+    data = tmp_path / "data"
+    write_data(data, rows)
+    args = dict(model_name_or_path=str(model), stage="sft", do_train=True, finetuning_type="full", template="native",
+                dataset="media_test", dataset_dir=str(data), cutoff_len=8192, output_dir=str(tmp_path / "out"),
+                overwrite_cache=True, report_to="none", cache_dir=str(tmp_path / "cache"))
+    model_args, data_args, training_args, _, _ = lf["args"](args)
+    module = load_tokenizer(model_args)
+    template = lf["fix"](module["tokenizer"], data_args)
+    # set when LF fixes the template, before any preprocessing (a tokenized_path dataset skips it)
+    assert type(template.mm_plugin).__name__ == "Qwen2VLPlugin"
+    with contextlib.redirect_stdout(io.StringIO()):
+        ds = lf["get_dataset"](template, model_args, data_args, training_args, "sft", **module)
+    return template, module["tokenizer"], module["processor"], list(ds["train_dataset"])
+
+
+def test_native_media_ids_are_the_processors_and_labels_the_answers(lf, tmp_path):  # noqa: F811
+    from lf_template_ext.lf.media import MediaInputs, regularized
+    from lf_template_ext.model.messages import lf_text_to_parts
+
+    model = processor_dir(QWEN2_5_VL, tmp_path / "model")
+    template, tokenizer, processor, examples = run(lf, tmp_path, model)
+    assert len(examples) == len(ROWS)
+    assert type(template.mm_plugin).__name__ == "Qwen2VLPlugin"  # LF's collator computes the pixel values
+    pad = tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    for row, ex in zip(ROWS, examples):
+        msgs = [{"role": "system", "content": "You are a helpful assistant."}] + [
+            {"role": m["role"], "content": lf_text_to_parts(m["content"])} for m in row["messages"]]
+        text = processor.apply_chat_template(msgs, tokenize=False)  # the model's own template, content parts
+        images = regularized(type("P", (), {"template": template})(), processor,
+                             MediaInputs(images=[str(tmp_path / "data" / p) for p in row["images"]])).images
+        want = processor(text=[text], images=images, add_special_tokens=False)["input_ids"][0]
+        want = [int(i) for i in want]
+        assert ex["input_ids"] == want
+        assert ex["input_ids"].count(pad) > len(row["images"])  # expanded, not one placeholder per image
+        answers = [m["content"] + "<|im_end|>\n" for m in row["messages"] if m["role"] == "assistant"]
+        assert label_runs(tokenizer, ex["input_ids"], ex["labels"]) == answers
+    # LF's resize: the 1600x1200 image is 768 vision tokens (LF's image_max_pixels 768*768), not the processor's own
+    assert examples[2]["input_ids"].count(pad) == 768
+    # LF's collator (its plugin's get_mm_inputs on the same media) makes pixel values whose grid has these tokens
+    from llamafactory.data.collator import MultiModalDataCollatorForSeq2Seq
+
+    collator = MultiModalDataCollatorForSeq2Seq(tokenizer=tokenizer, template=template, processor=processor,
+                                                model=None, label_pad_token_id=IGNORE)
+    batch = collator([dict(examples[1])])
+    merge = processor.image_processor.merge_size ** 2
+    runs = pad_runs(examples[1], pad)
+    assert len(runs) == 2 and [int(g.prod()) // merge for g in batch["image_grid_thw"]] == runs
+
+
+def pad_runs(example: dict, pad: int) -> list[int]:
+    """The length of every run of ``pad`` in the example's ids (one run per image)."""
+    runs, n = [], 0
+    for i in example["input_ids"] + [None]:
+        if i == pad:
+            n += 1
+        elif n:
+            runs.append(n)
+            n = 0
+    return runs
+
+
+def test_media_without_their_tags_are_refused_naming_the_sample(lf, tmp_path):  # noqa: F811
+    from lf_template_ext.native.encode import NativeSampleError
+
+    model = processor_dir(QWEN2_5_VL, tmp_path / "model")
+    rows = [dict(ROWS[0], images=["red.png", "red.png"])]  # two images, one <image> tag
+    with pytest.raises(NativeSampleError, match=r"sample 0 .* 2 image\(s\) but 1 <image> tag"):
+        run(lf, tmp_path, model, rows)
+
+
+def test_native_media_without_processor_chat_template_is_refused(lf, tmp_path):  # noqa: F811
+    from lf_template_ext.native.mode import NativeModeError
+
+    model = processor_dir(QWEN2_5_VL, tmp_path / "model")
+    for name in ("chat_template.json", "chat_template.jinja"):
+        if (model / name).exists():
+            (model / name).unlink()
+    with pytest.raises(NativeModeError) as info:
+        run(lf, tmp_path, model)
+    text = str(info.value)
+    assert str(model) in text and "processor has no chat template" in text and "`template: native`" in text
+    assert "fix:" in text
+
+
+def test_align_moves_spans_with_their_runs_and_refuses_anything_else():
+    from lf_template_ext.native.media import MediaAlignmentError, align
+
+    P = 9  # the placeholder id
+    starts, ends = align([1, 2, P, 3, 4], [1, 2, P, P, P, 3, 4], {P})
+    assert (starts, ends) == ([0, 1, 2, 5, 6], [1, 2, 5, 6, 7])
+    with pytest.raises(MediaAlignmentError):  # the processor changed text outside the placeholder
+        align([1, 2, P, 3, 4], [1, 2, P, P, 3, 5], {P})
+    with pytest.raises(MediaAlignmentError):  # extra ids at the end
+        align([1, P, 3], [1, P, P, 3, 7], {P})
+
+
+def test_unsupported_processor_is_refused_naming_it_and_the_fix(lf):  # noqa: F811
+    from lf_template_ext.lf.native_template import media_plugin, processor_class_of
+    from lf_template_ext.native.mode import NativeModeError
+
+    class LlavaProcessor:  # a processor class native mode does not train media for (only its name is read)
+        pass
+
+    with pytest.raises(NativeModeError) as info:
+        media_plugin(LlavaProcessor(), "/models/llava")
+    text = str(info.value)
+    assert "/models/llava" in text and "LlavaProcessor" in text and "Qwen2_5_VLProcessor" in text
+    assert "fix: train this model with LF's own template" in text
+    assert processor_class_of("/nonexistent") is None
