@@ -32,7 +32,10 @@ processor_fixtures = pytest.importorskip(
 JINJA = os.environ.get("LF_TEMPLATE_EXT_MEDIA_JINJA", "compiled")
 
 #: family -> why its compiled template still differs in placeholder cases (empty: none expected)
-KNOWN: dict[str, str] = {}
+KNOWN: dict[str, str] = {
+    # slot-wise SentencePiece: '▁USER' after the system text in training, 'USER' in the whole string (not media)
+    processor_fixtures.LLAVA: "LF encodes each slot alone on Llama-2's SentencePiece (scripts/multimodal_verify.py WHY)",
+} if processor_fixtures is not None else {}
 
 
 def _families() -> list[str]:
@@ -54,7 +57,13 @@ def test_family_probe(name, tmp_path):
         import lf_template_ext
 
         jinja = lf_template_ext.compile_jinja(family.lf_template, processor.tokenizer)
-    report = vm.verify_media(family.lf_template, processor, jinja, kinds=kinds)
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from multimodal_verify import SERVING  # a server's --mm-processor-kwargs to expand like training
+
+    report = vm.verify_media(family.lf_template, processor, jinja, kinds=kinds, processor_kwargs=SERVING.get(name))
     text = vm.format_report(report)
     print(f"\n=== {name} [{family.lf_template}, {JINJA} template]\n{text}")
     for case in report.cases:
