@@ -9,7 +9,8 @@ family is printed (``-s``); docs/multimodal-verify.md holds the last run's findi
 
 What must hold for any template: the verifier classifies every difference (a group with its fix, or
 ``unsupported`` with LF's own error). With the compiled template, a ``placeholder`` difference is the
-compiler's to fix unless listed in ``KNOWN`` with its reason.
+compiler's to fix unless listed in ``KNOWN`` with its reason, and the family's verdict with resolution taken out
+(``verifier.media.expansion_verdict``) is the one docs/multimodal-verify.json records (scripts/multimodal_verify.py).
 
 About 2-4 minutes for all families (video decoding, the large image): CI does not run it.
 """
@@ -71,6 +72,13 @@ def test_family_probe(name, tmp_path):
             assert case.group in vm.GROUPS, f"{case.id} differs without a group\n{text}"
         if case.status == "unsupported":
             assert case.reason, text
+    if JINJA == "compiled":
+        from multimodal_verify import load
+
+        recorded = load().get("families", {}).get(name, {})
+        assert recorded.get("verdict") == vm.expansion_verdict(report.cases), (
+            f"{name}: docs/multimodal-verify.json is stale: run python scripts/multimodal_verify.py\n{text}"
+        )
     if JINJA == "compiled" and name not in KNOWN:
         placeholder = vm.groups(report)["placeholder"]
         assert not placeholder, f"{name}: the compiled template differs from LF's text around the media\n{text}"
