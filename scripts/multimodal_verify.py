@@ -65,7 +65,6 @@ def sweep_family(name: str, workdir: str) -> dict:
     """One family's record: its LF template, verdict, report summary and each case's status after resolution."""
     import processor_fixtures
 
-    import lf_template_ext
     from lf_template_ext.lf import media as lf_media
     from lf_template_ext.verifier import media as vm
 
@@ -73,8 +72,7 @@ def sweep_family(name: str, workdir: str) -> dict:
     path = processor_fixtures.processor_dir(name, Path(workdir) / name)
     processor = lf_media.load_processor(str(path), trust_remote_code=family.trust_remote_code)
     kinds = [k for k in ("image", "video", "audio") if getattr(family, f"{k}_token", None)]
-    jinja = lf_template_ext.compile_jinja(family.lf_template, processor.tokenizer)
-    report = vm.verify_media(family.lf_template, processor, jinja, kinds=kinds, processor_kwargs=SERVING.get(name))
+    report = vm.verify_media(family.lf_template, processor, kinds=kinds, processor_kwargs=SERVING.get(name))
     verdict = vm.expansion_verdict(report.cases)
     return {
         "lf_template": family.lf_template,

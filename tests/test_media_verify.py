@@ -40,7 +40,7 @@ def test_qwen2_5_vl_own_template_matches_lf_but_for_resolution(qwen25_vl):
     count or placeholder difference: the processor given LF's resized media gives training's ids)."""
     from lf_template_ext.verifier import media as vm
 
-    report = vm.verify_media("qwen2_vl", qwen25_vl, kinds=("image", "video"))
+    report = vm.verify_media("qwen2_vl", qwen25_vl, qwen25_vl.chat_template, kinds=("image", "video"))
     text = vm.format_report(report)
     by_id = {c.id: c for c in report.cases}
     not_identical = sorted(i for i, c in by_id.items() if c.status != "identical")

@@ -397,8 +397,9 @@ def verify_media(
     processor_kwargs: Optional[dict[str, Any]] = None,
 ) -> AlignmentReport:
     """The multimodal probe: LF's template ``template`` (a name or an LF Template) with LF's media
-    arguments (``media_args`` over LF's defaults) against ``jinja`` (default: the processor's own chat
-    template) expanded by ``processor`` (called with ``processor_kwargs``, a server's ``--mm-processor-kwargs``).
+    arguments (``media_args`` over LF's defaults) against ``jinja`` (default: the compiled template of
+    ``template`` with ``options``, what a repaired dir serves; pass ``processor.chat_template`` to measure the
+    model's own) expanded by ``processor`` (called with ``processor_kwargs``, a server's ``--mm-processor-kwargs``).
     Cases default to :func:`probe_cases` of ``kinds``.
 
     Each case's ``MediaCaseResult.group`` says what differs (module docstring).
@@ -412,11 +413,11 @@ def verify_media(
     training = lf_media.training_processor(processor, prepared.tokenizer, media_args)
     reference = TrainingReference(prepared, training)
     if jinja is None:
-        jinja = getattr(processor, "chat_template", None)
-        if not jinja:
-            from ..errors import BadInputError
+        from ..compiler import compile_spec
+        from .gate import snapshot
 
-            raise BadInputError("the processor has no chat template and none was given", hint="pass the Jinja to verify")
+        snap = snapshot(template, processor.tokenizer, options)
+        jinja = compile_spec(snap.spec, snap.facts)
     engine = HFProcessorEngine(processor, jinja, processor_kwargs=processor_kwargs)
     comparer = MediaComparer(reference, engine, media_token_ids(prepared, training))
     report = AlignmentReport(
