@@ -100,15 +100,19 @@ def build() -> str:
 
 
 def _multimodal_section(rows: list) -> str:
-    """How many multimodal templates compile their media parts, and what is refused and why."""
+    """How many multimodal templates compile their media parts, how many are verified exact after expansion,
+    and what is refused and why."""
     cells = {r["template"]: r["cells"]["multimodal"] for r in rows if r["cells"]["multimodal"][0] != "n/a"}
+    exact = [n for n, (v, _) in cells.items() if v.startswith("exact after expansion")]
     compiled = [n for n, (v, _) in cells.items() if v.startswith("text+count")]
-    partial = [n for n in compiled if "refused" in cells[n][0]]
+    partial = [n for n in exact + compiled if "refused" in cells[n][0]]
     refused = [n for n, (v, _) in cells.items() if v == "refused"]
     out = (
         f"\n## Multimodal\n\n{len(cells)} templates have an LF multimodal plugin. Their media content parts: "
-        f"**text+count** {len(compiled)} (of which {len(partial)} refuse one kind), **refused** {len(refused)}; "
-        f"{len(compiled) + len(refused)} moved out of the former \"text only\" (media parts refused for all "
+        f"**exact after expansion** {len(exact)} ({', '.join(f'`{n}`' for n in exact)}: the family sweep, "
+        f"scripts/multimodal_verify.py -> docs/multimodal-verify.json), **text+count** {len(compiled)} "
+        f"({len(partial)} of all these refuse one kind), **refused** {len(refused)}; "
+        f"{len(exact) + len(compiled) + len(refused)} moved out of the former \"text only\" (media parts refused for all "
         f"{len(cells)}).\n\n"
     )
     for name in partial + refused:

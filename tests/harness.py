@@ -189,7 +189,8 @@ def coverage_row(name: str) -> dict[str, Any]:
 
 def multimodal_cell(name: str) -> tuple[str, list[str]]:
     """The *multimodal* cell: the template's media parts through the compiled Jinja vs LF's plugin
-    (tests/media_check.py): ``text+count`` (same text as LF's ``process_messages`` before expansion, same
+    (tests/media_check.py): ``exact after expansion`` (that, and the family sweep found the ids equal with the
+    media expanded by the real processor: :func:`exact_after_expansion`), ``text+count`` (same text as LF's ``process_messages`` before expansion, same
     placeholder counts), ``refused`` (the plugin cannot be expressed; the reason is a note), ``n/a``
     (no plugin). Kinds the plugin takes but a template cannot render are named: ``(video refused)``."""
     from media_check import check_template
@@ -207,8 +208,19 @@ def multimodal_cell(name: str) -> tuple[str, list[str]]:
     r = check_template(name)
     if not r.ok:
         return "DIFFERS", [f"multimodal: {r.engine_text!r} vs LF {r.lf_text!r}"]
-    cell = "text+count" + (f" ({', '.join(refused)} refused)" if refused else "")
+    cell = ("exact after expansion" if name in exact_after_expansion() else "text+count") + (
+        f" ({', '.join(refused)} refused)" if refused else ""
+    )
     return cell, [f"multimodal ({k}): {why}" for k, why in refused.items()]
+
+
+def exact_after_expansion() -> set[str]:
+    """Templates verified *exact after expansion*: every processor-fixture family on them gives training's ids
+    with the media expanded (docs/multimodal-verify.json, written by scripts/multimodal_verify.py)."""
+    import json
+
+    record = Path(__file__).resolve().parents[1] / "docs" / "multimodal-verify.json"
+    return set(json.loads(record.read_text(encoding="utf-8")).get("exact_templates", [])) if record.exists() else set()
 
 
 def _renamed(case: Any, suffix: str) -> Any:

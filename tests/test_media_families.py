@@ -9,7 +9,8 @@ family is printed (``-s``); docs/multimodal-verify.md holds the last run's findi
 
 What must hold for any template: the verifier classifies every difference (a group with its fix, or
 ``unsupported`` with LF's own error). With the compiled template, a ``placeholder`` difference is the
-compiler's to fix unless listed in ``KNOWN`` with its reason.
+compiler's to fix unless listed in ``KNOWN`` with its reason, and the family's verdict with resolution taken out
+(``verifier.media.expansion_verdict``) is the one docs/multimodal-verify.json records (scripts/multimodal_verify.py).
 
 About 2-4 minutes for all families (video decoding, the large image): CI does not run it.
 """
@@ -32,7 +33,10 @@ processor_fixtures = pytest.importorskip(
 JINJA = os.environ.get("LF_TEMPLATE_EXT_MEDIA_JINJA", "compiled")
 
 #: family -> why its compiled template still differs in placeholder cases (empty: none expected)
-KNOWN: dict[str, str] = {}
+KNOWN: dict[str, str] = {
+    # slot-wise SentencePiece: '▁USER' after the system text in training, 'USER' in the whole string (not media)
+    processor_fixtures.LLAVA: "LF encodes each slot alone on Llama-2's SentencePiece (scripts/multimodal_verify.py WHY)",
+} if processor_fixtures is not None else {}
 
 
 def _families() -> list[str]:
@@ -54,7 +58,13 @@ def test_family_probe(name, tmp_path):
         import lf_template_ext
 
         jinja = lf_template_ext.compile_jinja(family.lf_template, processor.tokenizer)
-    report = vm.verify_media(family.lf_template, processor, jinja, kinds=kinds)
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from multimodal_verify import SERVING  # a server's --mm-processor-kwargs to expand like training
+
+    report = vm.verify_media(family.lf_template, processor, jinja, kinds=kinds, processor_kwargs=SERVING.get(name))
     text = vm.format_report(report)
     print(f"\n=== {name} [{family.lf_template}, {JINJA} template]\n{text}")
     for case in report.cases:
@@ -62,6 +72,13 @@ def test_family_probe(name, tmp_path):
             assert case.group in vm.GROUPS, f"{case.id} differs without a group\n{text}"
         if case.status == "unsupported":
             assert case.reason, text
+    if JINJA == "compiled":
+        from multimodal_verify import load
+
+        recorded = load().get("families", {}).get(name, {})
+        assert recorded.get("verdict") == vm.expansion_verdict(report.cases), (
+            f"{name}: docs/multimodal-verify.json is stale: run python scripts/multimodal_verify.py\n{text}"
+        )
     if JINJA == "compiled" and name not in KNOWN:
         placeholder = vm.groups(report)["placeholder"]
         assert not placeholder, f"{name}: the compiled template differs from LF's text around the media\n{text}"

@@ -40,7 +40,7 @@ def test_qwen2_5_vl_own_template_matches_lf_but_for_resolution(qwen25_vl):
     count or placeholder difference: the processor given LF's resized media gives training's ids)."""
     from lf_template_ext.verifier import media as vm
 
-    report = vm.verify_media("qwen2_vl", qwen25_vl, kinds=("image", "video"))
+    report = vm.verify_media("qwen2_vl", qwen25_vl, qwen25_vl.chat_template, kinds=("image", "video"))
     text = vm.format_report(report)
     by_id = {c.id: c for c in report.cases}
     not_identical = sorted(i for i, c in by_id.items() if c.status != "identical")
@@ -194,3 +194,41 @@ def test_check_dataset_with_images_without_a_processor(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert code == 0 and report["summary"] == {"identical": 1, "boundary_only": 0, "differs": 0, "unsupported": 1}
     assert "has no processor AutoProcessor loads" in report["cases"][0]["reason"]
+
+
+def test_content_parts_use_the_one_parts_tags_mapping():
+    """The probe's requests come from model.messages' mapping (LF_TAGS), with each medium attached in tag order."""
+    from lf_template_ext.model.messages import lf_text_to_parts, parts_to_lf_text
+    from lf_template_ext.verifier import media as vm
+
+    iters = {"image": iter(["i1", "i2"]), "video": iter(["v1"]), "audio": iter([])}
+    parts = vm.content_parts("Look <image> then<video><image>!", iters)
+    assert parts == [
+        {"type": "text", "text": "Look "}, {"type": "image", "image": "i1"}, {"type": "text", "text": " then"},
+        {"type": "video", "video": "v1"}, {"type": "image", "image": "i2"}, {"type": "text", "text": "!"},
+    ]  # fmt: skip
+    assert [{"type": p["type"], **({"text": p["text"]} if p["type"] == "text" else {})} for p in parts] == lf_text_to_parts(
+        "Look <image> then<video><image>!"
+    )
+    assert parts_to_lf_text(parts)[0] == "Look <image> then<video><image>!"
+    assert vm.content_parts("no media here", iters) == "no media here"
+    assert not hasattr(vm, "TAGS"), "verifier.media keeps a second parts<->tags mapping"
+
+
+def test_multimodal_verify_record_is_what_one_family_gives_now(tmp_path):
+    """docs/multimodal-verify.json (scripts/multimodal_verify.py, the coverage table's *exact after expansion*)
+    says for Qwen2-VL what a re-run of that family gives now: the compiled template expanded by the processor,
+    resolution taken out (the large image and the video file through LF's resize/sampling give training's ids)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import multimodal_verify
+
+    record = multimodal_verify.load()["families"][processor_fixtures.QWEN2_VL]
+    now = multimodal_verify.sweep_family(processor_fixtures.QWEN2_VL, str(tmp_path))
+    assert now["verdict"] == "exact after expansion", "\n".join(now["report"])
+    assert {k: now[k] for k in ("verdict", "cases", "groups")} == {k: record[k] for k in ("verdict", "cases", "groups")}, (
+        "docs/multimodal-verify.json is stale: run python scripts/multimodal_verify.py"
+    )
+    assert "qwen2_vl" in multimodal_verify.exact_templates()

@@ -169,10 +169,14 @@ class HFProcessorEngine:
         jinja: Optional[str],
         kwargs: Optional[dict[str, Any]] = None,
         name: str = "hf-processor",
+        processor_kwargs: Optional[dict[str, Any]] = None,
     ) -> None:
         self.processor = processor
         self.jinja = jinja
         self.kwargs = dict(kwargs or {})
+        #: passed to every processor call, as vLLM's ``--mm-processor-kwargs`` (e.g. InternVL's
+        #: ``crop_to_patches``, which InternVLProcessor turns on per call whatever the image processor's config says)
+        self.processor_kwargs = dict(processor_kwargs or {})
         self.name = name
         self.tokenizer = processor.tokenizer
         self.content_format = content_format(jinja)
@@ -194,7 +198,7 @@ class HFProcessorEngine:
 
     def call_processor(self, text: str, media: Media) -> list[int]:
         """``processor(text=[text], <media>)`` -> the first sequence's ``input_ids``."""
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = dict(self.processor_kwargs)
         if media.images:
             kwargs["images"] = [load_image(x) for x in media.images]
         if media.videos:

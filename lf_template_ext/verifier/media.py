@@ -31,14 +31,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
+from ..model.messages import has_media_tags, lf_text_to_parts
 from ..model.options import TemplateOptions
 from ..render.hf import RenderRequest
 from .report import AlignmentReport, CaseResult, compare_ids
 
 GROUPS = ("placeholder", "count", "resolution")
-#: LF's dataset tags (``llamafactory.extras.constants``; the same in every supported LF)
-TAGS = {"<image>": "image", "<video>": "video", "<audio>": "audio"}
-_TAG_RE = re.compile("(" + "|".join(re.escape(t) for t in TAGS) + ")")
 
 
 # -- the probe media ---------------------------------------------------------------------------------
@@ -196,18 +194,17 @@ def _a(text: str) -> dict[str, str]:
 def content_parts(text: str, media_iters: dict[str, Any]) -> Any:
     """LF text with tags -> OpenAI content parts in the same order, each medium taken from its iterator.
 
-    A text without tags stays a string (what a text-only client sends).
+    The one parts<->tags mapping (``model.messages.lf_text_to_parts`` with ``model.media.LF_TAGS``); this
+    only attaches the payloads, in tag order. A text without tags stays a string (what a text-only client
+    sends).
     """
-    pieces = [p for p in _TAG_RE.split(text) if p]
-    if not any(p in TAGS for p in pieces):
+    if not has_media_tags(text):
         return text
-    parts: list[dict[str, Any]] = []
-    for p in pieces:
-        kind = TAGS.get(p)
-        if kind is None:
-            parts.append({"type": "text", "text": p})
-        else:
-            parts.append({"type": kind, kind: next(media_iters[kind])})
+    parts = lf_text_to_parts(text)
+    for part in parts:
+        kind = part["type"]
+        if kind != "text":
+            part[kind] = next(media_iters[kind])
     return parts
 
 
@@ -233,11 +230,16 @@ class MediaCaseResult(CaseResult):
     group: str = ""
     expected_media: dict[str, int] = field(default_factory=dict)
     actual_media: dict[str, int] = field(default_factory=dict)
+    #: a difference's comparison with the engine given the media as LF resized and sampled them (what a client
+    #: does after repair, ``modeldir.media.resize_like_training``): ``identical``/``boundary_only``/``differs``
+    at_training: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         d = super().to_dict()
         if self.group:
             d["group"] = self.group
+        if self.at_training:
+            d["at_training_resolution"] = self.at_training
         if self.expected_media or self.actual_media:
             d["media_tokens"] = {"training": self.expected_media, "engine": self.actual_media}
         return d
@@ -296,19 +298,22 @@ class MediaComparer:
         result.expected_media = media_counts(expected, self.media_ids)
         result.actual_media = media_counts(actual, self.media_ids)
         if result.status == "differs":
-            result.group = self.group(expected, actual, request, media, unexpanded)
+            result.at_training = self.training_resolution_status(expected, request, media)
+            result.group = self.group(expected, actual, request, media, unexpanded, result.at_training)
         return result
 
     def group(
         self, expected: list[int], actual: list[int], request: RenderRequest, media: Any,
-        unexpanded: Optional[Callable[[], list[int]]] = None,
+        unexpanded: Optional[Callable[[], list[int]]] = None, at_training: Optional[str] = None,
     ) -> str:  # fmt: skip
         """``resolution`` when the engine given the media as LF resized and sampled them produces training's
         ids (up to a token-boundary split); else ``count`` when the ids are equal with each medium's token runs
         collapsed (:func:`group_of`) or the template's text is LF's text before expansion (LF's plugin with
         ``expand_mm_tokens`` off: one placeholder per medium; text inside the expansion, such as video
         timestamps, differs then); else ``placeholder``."""
-        if self.at_training_resolution(expected, request, media):
+        if at_training is None:
+            at_training = self.training_resolution_status(expected, request, media)
+        if at_training in ("identical", "boundary_only"):
             return "resolution"
         same_text = group_of(expected, actual, self.media_ids) == "count"
         if not same_text and unexpanded is not None:
@@ -325,17 +330,23 @@ class MediaComparer:
         return tok.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False) == text
 
     def at_training_resolution(self, expected: list[int], request: RenderRequest, media: Any) -> bool:
-        """Does the engine, given the media as LF resized them, produce training's ids?"""
+        """Does the engine, given the media as LF resized them, produce training's ids (up to a token-boundary
+        split elsewhere in the sequence, LF's slots: that does not make it another difference)?"""
+        return self.training_resolution_status(expected, request, media) in ("identical", "boundary_only")
+
+    def training_resolution_status(self, expected: list[int], request: RenderRequest, media: Any) -> str:
+        """``compare_ids``'s status of training's ids vs the engine given the media as LF resized and sampled
+        them (``lf.media.regularized``: the pixels ``resize_like_training`` gives a client); ``differs`` when
+        LF's resized media do not go through the engine."""
         from ..lf import media as lf_media
         from ..render.hf_media import Media
 
         try:
             reg = lf_media.regularized(self.reference.prepared, self.reference.processor, media)
             ids = self.engine.ids(request, Media(images=reg.images, videos=reg.videos, audios=reg.audios))
-        except Exception:  # LF's resized media do not go through the engine: not a resolution-only difference
-            return False
-        # a token-boundary split elsewhere in the sequence (LF's slots) does not make it another difference
-        return compare_ids("", expected, ids, self.tokenizer).status in ("identical", "boundary_only")
+        except Exception:  # not a resolution-only difference
+            return "differs"
+        return compare_ids("", expected, ids, self.tokenizer).status
 
 
 def check_case(comparer: MediaComparer, case: MediaCase, kwargs: Optional[dict[str, Any]] = None) -> list[MediaCaseResult]:
@@ -383,10 +394,13 @@ def verify_media(
     options: TemplateOptions = TemplateOptions(),
     media_args: Optional[dict[str, Any]] = None,
     kwargs: Optional[dict[str, Any]] = None,
+    processor_kwargs: Optional[dict[str, Any]] = None,
 ) -> AlignmentReport:
     """The multimodal probe: LF's template ``template`` (a name or an LF Template) with LF's media
-    arguments (``media_args`` over LF's defaults) against ``jinja`` (default: the processor's own chat
-    template) expanded by ``processor``. Cases default to :func:`probe_cases` of ``kinds``.
+    arguments (``media_args`` over LF's defaults) against ``jinja`` (default: the compiled template of
+    ``template`` with ``options``, what a repaired dir serves; pass ``processor.chat_template`` to measure the
+    model's own) expanded by ``processor`` (called with ``processor_kwargs``, a server's ``--mm-processor-kwargs``).
+    Cases default to :func:`probe_cases` of ``kinds``.
 
     Each case's ``MediaCaseResult.group`` says what differs (module docstring).
     """
@@ -399,12 +413,12 @@ def verify_media(
     training = lf_media.training_processor(processor, prepared.tokenizer, media_args)
     reference = TrainingReference(prepared, training)
     if jinja is None:
-        jinja = getattr(processor, "chat_template", None)
-        if not jinja:
-            from ..errors import BadInputError
+        from ..compiler import compile_spec
+        from .gate import snapshot
 
-            raise BadInputError("the processor has no chat template and none was given", hint="pass the Jinja to verify")
-    engine = HFProcessorEngine(processor, jinja)
+        snap = snapshot(template, processor.tokenizer, options)
+        jinja = compile_spec(snap.spec, snap.facts)
+    engine = HFProcessorEngine(processor, jinja, processor_kwargs=processor_kwargs)
     comparer = MediaComparer(reference, engine, media_token_ids(prepared, training))
     report = AlignmentReport(
         template=prepared.name,
@@ -428,7 +442,6 @@ def trained_media_args(model_dir: str) -> tuple[Optional[dict[str, Any]], str]:
     """LF's media arguments the dir's training used, from LF's ``training_args.yaml`` (the dir, or the run's
     output dir of a ``checkpoint-N``), and where they came from; ``(None, "LF's defaults")`` without one."""
     import os
-    import re
 
     import yaml
 
@@ -519,6 +532,34 @@ def groups(report: AlignmentReport) -> dict[str, list[str]]:
         if g:
             out[g].append(c.id)
     return out
+
+
+#: the family verdicts of :func:`expansion_verdict`, best first
+VERDICTS = ("exact after expansion", "boundary-only", "differs", "unsupported")
+
+
+def case_after_resolution(case: Any) -> str:
+    """A case's status once resolution is taken out: a ``resolution`` difference counts as what the engine
+    gives with the media at training's resolution (the processor's limits like training's, or the client's
+    ``resize_like_training``)."""
+    if case.status == "differs" and getattr(case, "group", "") == "resolution":
+        return getattr(case, "at_training", "") or "differs"
+    return case.status
+
+
+def expansion_verdict(cases: Sequence[Any]) -> str:
+    """One verdict for a family's cases (``report.cases``): ``exact after expansion`` when every case's ids (media expanded by
+    the processor, at training's resolution) equal training's; ``boundary-only`` when the only differences are
+    token-boundary splits (LF tokenizes slot by slot; ``template_ext_tokenize: whole`` removes them);
+    ``differs``; ``unsupported`` when LF itself cannot encode a case and nothing else differs."""
+    statuses = {case_after_resolution(c) for c in cases}
+    if "differs" in statuses:
+        return "differs"
+    if "unsupported" in statuses:
+        return "unsupported"
+    if "boundary_only" in statuses:
+        return "boundary-only"
+    return "exact after expansion"
 
 
 #: what each group means for the user, and the fix
