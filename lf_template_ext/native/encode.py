@@ -5,7 +5,8 @@ The pipeline for a batch (LF hands its dataset processor 1000 rows at a time):
 1. render each conversation's prompts and finals (``native_render``) and lay out its turns
    (``native_layout``): which character spans are trained, in which example;
 2. tokenize every example text in one batched call, whole, with ``add_special_tokens=False``
-   (what vLLM does with a rendered chat prompt);
+   (what vLLM does with a rendered chat prompt; ``batch_tokenize``: transformers' ids from the Rust
+   backend's batch call, without transformers' per-text conversion);
 3. map the character spans to tokens (the Rust encodings' ``char_to_token``, a handful of
    calls per example, instead of a Python tuple per token for every offset) and cut the
    sequence into LF's (prompt, response) pairs, then apply LF's own cutoff/label loop
@@ -29,6 +30,7 @@ from operator import itemgetter
 from typing import Any, Optional, Union
 
 from ..errors import ConversationError
+from .batch_tokenize import BatchTokenizer
 from .layout import Example, NativeLayoutError, SpecialText, analyze, plan, turn_example
 from .prefix import pieces_are_independent, split_point, splitting_tokens
 from .render import ChatRenderer, Conversation, NativeRenderError, anchors
@@ -237,6 +239,7 @@ class NativeEncoder:
         self.ignore_index = ignore_index
         self.template_name = template_name
         self._suggest = suggest
+        self._batch = BatchTokenizer(self.tokenizer)  # transformers' ids, without its per-text conversion
         self.stats = {
             "conversations": 0, "unstable_turns": 0, "extra_examples": 0, "untrained_turns": 0, "reused_prefixes": 0,
         }
@@ -281,12 +284,11 @@ class NativeEncoder:
         if not getattr(self.tokenizer, "is_fast", False):  # a slow (Python) tokenizer has no encodings
             ids, mappers = self._tokenize_slow(texts)
             return ids, mappers, None
-        enc = self.tokenizer(texts, add_special_tokens=False, return_attention_mask=False, return_token_type_ids=False)
-        encodings = enc.encodings
+        ids, encodings = self._batch(texts)
         if encodings is None or len(encodings) != len(texts):
             raise RuntimeError(f"{type(self.tokenizer).__name__} returned no per-text encodings")  # pragma: no cover
         mappers: list[Mapper] = [functools.partial(encoding_range, e, len(t)) for e, t in zip(encodings, texts)]
-        return enc["input_ids"], mappers, encodings
+        return ids, mappers, encodings
 
     def _tokenize_slow(self, texts: list[str]) -> tuple[list[list[int]], list[Mapper]]:
         """Without offsets, a boundary's token index is the length of the text before it, encoded."""
