@@ -387,3 +387,26 @@ def test_adapter_dir_gets_the_cap_as_a_flag(tmp_path):
     lines = "\n".join(serving_lines(res, str(adapter), is_adapter=True))
     assert "engines read the base model's processor" in lines
     assert "--mm-processor-kwargs '{\"max_pixels\": 698544}'" in lines and "resize_like_training" in lines
+
+
+def test_internvl_serves_one_tile_only_with_the_request_kwargs(tmp_path):
+    """LF trains InternVL one 448x448 tile per image (crop_to_patches off: 256 tokens); transformers'
+    InternVLProcessor tiles per call whatever its config says, so the setting travels as request kwargs
+    (SERVING.md's --mm-processor-kwargs), and only with them is the count training's."""
+    from PIL import Image
+    from processor_fixtures import INTERNVL, load_processor, processor_dir
+
+    from lf_template_ext.workflows.media import Resolution, serving_lines
+
+    d = processor_dir(INTERNVL, tmp_path / "internvl")
+    config = json.loads((d / "preprocessor_config.json").read_text())
+    setting = static_setting(config, MediaArgs(), "intern_vl")
+    assert setting.keys is None and setting.request_kwargs == {"crop_to_patches": False}, setting
+    processor = load_processor(INTERNVL, tmp_path / "internvl2")
+    image = Image.new("RGB", (1600, 1200), (120, 30, 200))
+    text = "<IMG_CONTEXT>"
+    count = lambda **kw: processor(text=[text], images=[image], **kw)["input_ids"][0].count(  # noqa: E731
+        processor.tokenizer.convert_tokens_to_ids("<IMG_CONTEXT>"))
+    assert count(crop_to_patches=False) == 256 < count()  # training's one tile; the processor's default tiles
+    lines = "\n".join(serving_lines(Resolution(plugin="intern_vl", media=MediaArgs(), recorded=True, image=setting, video=None, served_max_pixels=None), str(d), False))
+    assert "--mm-processor-kwargs '{\"crop_to_patches\": false}'" in lines, lines

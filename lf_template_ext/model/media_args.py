@@ -212,6 +212,9 @@ class StaticSetting:
     #: pixels LF's training allowed per image / the cap the processor would have after the write
     trained_max_pixels: Optional[int] = None
     serving_max_pixels: Optional[int] = None
+    #: processor kwargs a server must pass on every call (vLLM's ``--mm-processor-kwargs``), where the
+    #: processor overrides its own config per call so that no config key can carry the setting
+    request_kwargs: Optional[dict[str, Any]] = None
 
 
 def processor_class(config: Mapping[str, Any], kind: str = "image") -> str:
@@ -263,9 +266,13 @@ def static_setting(config: Mapping[str, Any], media: MediaArgs, plugin: Optional
             reason="pan-and-scan as LF runs it (its four settings); the crops depend on the LF-resized size",
         )
     if cls == "GotOcr2ImageProcessor":  # InternVL
-        if not media.crop_to_patches:  # LF passes nothing: the processor's own config, as served
-            return StaticSetting(cls, None, exact=True, client_resize=False,
-                                 reason="LF trained with the processor's own settings (crop_to_patches off in LF)")
+        if not media.crop_to_patches:  # LF calls the image processor with its config: one 448x448 tile
+            return StaticSetting(
+                cls, None, exact=True, client_resize=False,
+                reason="LF trained one tile per image (crop_to_patches off); transformers' InternVLProcessor turns "
+                "tiling on in every call whatever the config says, so the server must pass crop_to_patches=false",
+                request_kwargs={"crop_to_patches": False},
+            )
         return StaticSetting(
             cls, {"crop_to_patches": True, "max_patches": 12, "min_patches": 1}, exact=False, client_resize=True,
             reason="crop_to_patches as LF runs it (1 to 12 patches); the tile grid follows the aspect ratio of the "

@@ -158,6 +158,18 @@ def serving_lines(res: Resolution, model_dir: str, is_adapter: bool) -> list[str
             f'or `"mm_processor_kwargs": {kwargs}` in a request. SGLang reads `{PREPROCESSOR_CONFIG}` of the model path.',
             "",
         ]
+    elif s is not None and s.request_kwargs:
+        kwargs = json.dumps(s.request_kwargs)
+        lines += [
+            f"{s.processor_class}: {s.reason}. vLLM:",
+            "",
+            "```bash",
+            f"vllm serve ... --mm-processor-kwargs {shlex.quote(kwargs)}",
+            "```",
+            "",
+            f'or `"mm_processor_kwargs": {kwargs}` in a request.',
+            "",
+        ]
     elif s is not None:
         lines += [f"{s.processor_class}: {s.reason}.", ""]
     v = res.video
