@@ -190,12 +190,30 @@ class _DataArgs(SimpleNamespace):
         raise AttributeError(name)
 
 
-@functools.lru_cache(maxsize=None)
-def data_argument_defaults() -> dict[str, Any]:
-    """Literal defaults of LF's ``DataArguments`` fields, read from its source (``hparams/data_args.py``).
+def _literal(node: Any) -> Any:
+    """``ast.literal_eval`` plus the integer arithmetic LF's defaults use (``768 * 768``)."""
+    import ast
 
-    A newer LF's ``get_template_and_fix_tokenizer`` may read a new argument (the dev line reads
-    ``reasoning_effort``); importing ``llamafactory.hparams`` for them would cost 15 s.
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.Add, ast.Sub, ast.Pow)):
+        left, right = _literal(node.left), _literal(node.right)
+        if isinstance(node.op, ast.Mult):
+            return left * right
+        if isinstance(node.op, ast.Add):
+            return left + right
+        if isinstance(node.op, ast.Sub):
+            return left - right
+        return left**right
+    return ast.literal_eval(node)
+
+
+@functools.lru_cache(maxsize=None)
+def hparam_defaults(module: str, classes: Optional[tuple[str, ...]] = None) -> dict[str, Any]:
+    """Literal defaults of the dataclass fields in LF's ``hparams/<module>.py`` (of ``classes``; all: None).
+
+    Read from LF's source: importing ``llamafactory.hparams`` costs seconds (15 s with its imports), and
+    a newer LF may declare arguments our code must not assume (the dev line's ``reasoning_effort``). A field
+    whose default is not a literal (or integer arithmetic of literals) is left out; so is every field when
+    LF is not installed or the file cannot be parsed.
     """
     import ast
     import importlib.util
@@ -204,14 +222,14 @@ def data_argument_defaults() -> dict[str, Any]:
     spec = importlib.util.find_spec("llamafactory")
     if spec is None or not spec.submodule_search_locations:
         return {}
-    path = os.path.join(list(spec.submodule_search_locations)[0], "hparams", "data_args.py")
+    path = os.path.join(list(spec.submodule_search_locations)[0], "hparams", f"{module}.py")
     try:
         tree = ast.parse(open(path, encoding="utf-8").read())
     except (OSError, SyntaxError):
         return {}
     out: dict[str, Any] = {}
     for node in ast.walk(tree):
-        if not (isinstance(node, ast.ClassDef) and node.name == "DataArguments"):
+        if not isinstance(node, ast.ClassDef) or (classes is not None and node.name not in classes):
             continue
         for item in node.body:
             if not (isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name) and item.value is not None):
@@ -222,10 +240,15 @@ def data_argument_defaults() -> dict[str, Any]:
             if value is None:
                 continue
             try:
-                out[item.target.id] = ast.literal_eval(value)
-            except ValueError:
+                out[item.target.id] = _literal(value)
+            except (ValueError, TypeError):
                 pass
     return out
+
+
+def data_argument_defaults() -> dict[str, Any]:
+    """LF's ``DataArguments`` defaults (a newer LF's ``get_template_and_fix_tokenizer`` may read a new one)."""
+    return hparam_defaults("data_args", ("DataArguments",))
 
 
 def _data_args(name: Optional[str], options: TemplateOptions) -> SimpleNamespace:

@@ -23,10 +23,7 @@ The reference rule itself (ids, generation prompt) stays in ``verifier.reference
 
 from __future__ import annotations
 
-import ast
 import copy
-import functools
-import os
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, Optional
@@ -65,56 +62,10 @@ class MediaInputs:
         return bool(self.images or self.videos or self.audios)
 
 
-def _literal(node: ast.AST) -> Any:
-    """``ast.literal_eval`` plus the integer arithmetic LF's defaults use (``768 * 768``)."""
-    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.Add, ast.Sub, ast.Pow)):
-        left, right = _literal(node.left), _literal(node.right)
-        if isinstance(node.op, ast.Mult):
-            return left * right
-        if isinstance(node.op, ast.Add):
-            return left + right
-        if isinstance(node.op, ast.Sub):
-            return left - right
-        return left**right
-    return ast.literal_eval(node)
-
-
-@functools.lru_cache(maxsize=None)
 def media_argument_defaults() -> dict[str, Any]:
-    """The defaults of LF's media arguments, read from its ``hparams/model_args.py`` source.
-
-    Importing ``llamafactory.hparams`` for them costs seconds; the dataclass fields are literals
-    (``768 * 768``). An argument this LF does not declare is left out (``patch_processor`` decides).
-    """
-    import importlib.util
-
-    spec = importlib.util.find_spec("llamafactory")
-    if spec is None or not spec.submodule_search_locations:
-        return {}
-    path = os.path.join(list(spec.submodule_search_locations)[0], "hparams", "model_args.py")
-    try:
-        tree = ast.parse(open(path, encoding="utf-8").read())
-    except (OSError, SyntaxError):
-        return {}
-    out: dict[str, Any] = {}
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.ClassDef):
-            continue
-        for item in node.body:
-            if not (isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name) and item.value is not None):
-                continue
-            if item.target.id not in MEDIA_ARGUMENTS:
-                continue
-            value: Optional[ast.AST] = item.value
-            if isinstance(value, ast.Call) and getattr(value.func, "id", "") == "field":
-                value = next((k.value for k in value.keywords if k.arg == "default"), None)
-            if value is None:
-                continue
-            try:
-                out[item.target.id] = _literal(value)
-            except (ValueError, TypeError):
-                pass
-    return out
+    """The defaults of LF's media arguments, read from its ``hparams/model_args.py`` source
+    (``compat.hparam_defaults``). An argument this LF does not declare is left out (``patch_processor`` decides)."""
+    return {k: v for k, v in compat.hparam_defaults("model_args").items() if k in MEDIA_ARGUMENTS}
 
 
 def media_arguments(given: Optional[dict[str, Any]] = None) -> dict[str, Any]:
