@@ -207,6 +207,11 @@ UNAVAILABLE: dict[str, str] = {
         "on it: AttributeError: 'MiniCPMVImageProcessor' object has no attribute 'use_image_id' (mm_plugin.py "
         "process_messages; the 2.6 API is needed)"
     ),
+    "openbmb--MiniCPM-V-4_6": (
+        "LF's minicpm_v_4_6 (MiniCPMV4_6Plugin, 'with new transformers') calls MiniCPM-V-4.6's image processor "
+        "(target_sizes, downsample_mode); transformers 5.6 has no MiniCPM-V-4.6 model or processor and no public copy "
+        "of the model repo's processor files was found (GitHub projects named for 4.6 carry export/inference code)"
+    ),
 }
 
 
