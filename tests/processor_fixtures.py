@@ -14,7 +14,8 @@ Qwen2-Audio: Qwen2's 151,643 BPE tokens; Qwen3-VL: Qwen3's; LLaVA-1.5: Llama-2's
 Mistral v0.2's; Gemma-3 4b: Gemma-3 1b's; GLM-4.1V: GLM-4's tiktoken vocabulary, converted here), and each
 :class:`Family` lists the media-token ids of the real model, which the test checks. ``tests/fixtures/processors/
 MANIFEST.md`` gives every file's source, kind (verbatim / secondary copy / borrowed / reconstructed) and licence;
-:data:`UNAVAILABLE` the families that cannot be assembled offline and why (MiniCPM-V: remote code).
+:data:`UNAVAILABLE` the families that cannot be assembled offline and why (MiniCPM-V: remote code with no
+faithful public copy of the 2.6 set).
 """
 
 from __future__ import annotations
@@ -195,10 +196,21 @@ FAMILIES: dict[str, Family] = {
 #: families issue 12 names that have no fixture here, with the reason (for skips and reports)
 UNAVAILABLE: dict[str, str] = {
     "openbmb--MiniCPM-V-2_6": (
-        "MiniCPM-V's processor is remote code in the model repo (processing_minicpmv.py, "
-        "image_processing_minicpmv.py; transformers 5.6 has no MiniCPM-V processor), so AutoProcessor cannot load "
-        "it offline without that code, which this repository does not ship or download; LF's minicpm_v plugin "
-        "calls that code's API (image_processor.max_slice_nums, do_pad, slicing) as well"
+        "MiniCPM-V's processor is remote code in the model repo (processing_minicpmv.py, image_processing_minicpmv.py, "
+        "tokenization_minicpmv_fast.py; transformers 5.6 has no MiniCPM-V class) and no faithful public copy of the "
+        "set LF's minicpm_v/minicpm_o models use (V-2.6, o-2.6, V-4, V-4.5) was found (searched 2026-12-06, see "
+        "tests/fixtures/processors/MANIFEST.md): image_processing_minicpmv.py of o-2.6 only in two modified copies, "
+        "processing_minicpmv.py of V-2.6 only with its import rewritten, tokenization_minicpmv_fast.py (the "
+        "im_start_id/slice_start_id that LF's get_mm_inputs reads) and a 2.6 preprocessor_config.json nowhere. "
+        "transformers 5.6 does run this remote code: the one verbatim mirror (openbmb/MiniCPM-V-2, version 2.0, not "
+        "an LF model) loads with AutoProcessor(trust_remote_code=True) offline, but LF 0.9.5's MiniCPMVPlugin fails "
+        "on it: AttributeError: 'MiniCPMVImageProcessor' object has no attribute 'use_image_id' (mm_plugin.py "
+        "process_messages; the 2.6 API is needed)"
+    ),
+    "openbmb--MiniCPM-V-4_6": (
+        "LF's minicpm_v_4_6 (MiniCPMV4_6Plugin, 'with new transformers') calls MiniCPM-V-4.6's image processor "
+        "(target_sizes, downsample_mode); transformers 5.6 has no MiniCPM-V-4.6 model or processor and no public copy "
+        "of the model repo's processor files was found (GitHub projects named for 4.6 carry export/inference code)"
     ),
 }
 
