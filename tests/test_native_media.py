@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from processor_fixtures import QWEN2_5_VL, processor_dir
+from processor_fixtures import (
+    FAMILIES,
+    INTERNVL,
+    QWEN2_5_VL,
+    QWEN3_VL,
+    processor_dir,
+)
 from test_native import label_runs, lf  # noqa: F401  (the fixture)
 
 IGNORE = -100
@@ -34,19 +40,24 @@ ROWS = [
 
 
 def write_data(directory: Path, rows: list[dict]) -> None:
+    import numpy as np
     from PIL import Image
+    from scipy.io import wavfile
 
     directory.mkdir(parents=True, exist_ok=True)
     Image.new("RGB", (64, 48), (200, 10, 10)).save(directory / "red.png")
     Image.new("RGB", (1600, 1200), (10, 10, 200)).save(directory / "big.png")
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(8000) / 16000)).astype(np.float32)  # 0.5 s at 16 kHz
+    wavfile.write(directory / "tone.wav", 16000, tone)
     (directory / "media.json").write_text(json.dumps(rows), encoding="utf-8")
     info = {"file_name": "media.json", "formatting": "sharegpt",
-            "columns": {"messages": "messages", "images": "images"},
+            "columns": {"messages": "messages", **{k: k for k in ("images", "audios") if any(k in r for r in rows)}},
             "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}}
     (directory / "dataset_info.json").write_text(json.dumps({"media_test": info}), encoding="utf-8")
 
 
-def run(lf, tmp_path: Path, model: Path, rows: list[dict] = ROWS) -> tuple[Any, Any, Any, list[dict]]:  # noqa: F811
+def run(lf, tmp_path: Path, model: Path, rows: list[dict] = ROWS,  # noqa: F811
+        plugin: str = "Qwen2VLPlugin") -> tuple[Any, Any, Any, list[dict]]:
     from llamafactory.model import load_tokenizer
 
     data = tmp_path / "data"
@@ -58,7 +69,7 @@ def run(lf, tmp_path: Path, model: Path, rows: list[dict] = ROWS) -> tuple[Any, 
     module = load_tokenizer(model_args)
     template = lf["fix"](module["tokenizer"], data_args)
     # set when LF fixes the template, before any preprocessing (a tokenized_path dataset skips it)
-    assert type(template.mm_plugin).__name__ == "Qwen2VLPlugin"
+    assert type(template.mm_plugin).__name__ == plugin
     with contextlib.redirect_stdout(io.StringIO()):
         ds = lf["get_dataset"](template, model_args, data_args, training_args, "sft", **module)
     return template, module["tokenizer"], module["processor"], list(ds["train_dataset"])
@@ -149,12 +160,72 @@ def test_unsupported_processor_is_refused_naming_it_and_the_fix(lf):  # noqa: F8
     from lf_template_ext.lf.native_template import media_plugin, processor_class_of
     from lf_template_ext.native.mode import NativeModeError
 
-    class LlavaProcessor:  # a processor class native mode does not train media for (only its name is read)
+    class MiniCPMVProcessor:  # a processor class native mode does not train media for (only its name is read)
         pass
 
     with pytest.raises(NativeModeError) as info:
-        media_plugin(LlavaProcessor(), "/models/llava")
+        media_plugin(MiniCPMVProcessor(), "/models/minicpm")
     text = str(info.value)
-    assert "/models/llava" in text and "LlavaProcessor" in text and "Qwen2_5_VLProcessor" in text
+    assert "/models/minicpm" in text and "MiniCPMVProcessor" in text and "Qwen2_5_VLProcessor" in text
     assert "fix: train this model with LF's own template" in text
     assert processor_class_of("/nonexistent") is None
+
+
+#: per family: its LF plugin, one small sample (generated media), the processor call's extra arguments LF's plugin
+#: implies (InternVL: one tile, as LF's InternVLPlugin without ``crop_to_patches``)
+FAMILY_CASES = {
+    QWEN3_VL: ("Qwen3VLPlugin", "image", {}),
+    INTERNVL: ("InternVLPlugin", "image", {"crop_to_patches": False}),
+}
+
+
+@pytest.mark.parametrize("name", list(FAMILY_CASES))
+def test_native_media_per_family(lf, tmp_path, name):  # noqa: F811
+    """One sample per family: ids == the processor's ids for its own chat template over LF's regularized media,
+    labels on the answer only, and as many media tokens as LF's own plugin puts in for the same media (what its
+    collator's pixel values / audio features are computed for)."""
+    from lf_template_ext.lf.media import MediaInputs, regularized
+    from lf_template_ext.model.messages import lf_text_to_parts
+
+    plugin_name, kind, call = FAMILY_CASES[name]
+    family = FAMILIES[name]
+    if kind == "image":
+        row = {"messages": [{"role": "user", "content": "<image>What colour is this?"},
+                            {"role": "assistant", "content": "It is red."}], "images": ["red.png"]}
+    else:
+        row = {"messages": [{"role": "user", "content": "<audio>What is this sound?"},
+                            {"role": "assistant", "content": "A tone."}], "audios": ["tone.wav"]}
+    model = processor_dir(name, tmp_path / "model")
+    template, tokenizer, processor, examples = run(lf, tmp_path, model, [row], plugin=plugin_name)
+    assert len(examples) == 1
+    ex = examples[0]
+    msgs = [{"role": m["role"], "content": lf_text_to_parts(m["content"])} for m in row["messages"]]
+    text = processor.apply_chat_template(msgs, tokenize=False)
+    media = [str(tmp_path / "data" / p) for p in row.get("images", row.get("audios", []))]
+    prepared = type("P", (), {"template": template})()
+    if kind == "image":
+        kwargs = {"images": regularized(prepared, processor, MediaInputs(images=media)).images}
+    else:
+        kwargs = {"audio": regularized(prepared, processor, MediaInputs(audios=media)).audios, "sampling_rate": 16000}
+    want = [int(i) for i in processor(text=[text], add_special_tokens=False, **kwargs, **call)["input_ids"][0]]
+    assert ex["input_ids"] == want
+    runs = label_runs(tokenizer, ex["input_ids"], ex["labels"])
+    assert len(runs) == 1 and runs[0].startswith(row["messages"][1]["content"])
+    assert len(tokenizer(runs[0][len(row["messages"][1]["content"]):], add_special_tokens=False)["input_ids"]) <= 3
+    # LF's own plugin on the same media: the same number of media tokens
+    token = getattr(family, f"{kind}_token")
+    token = family.expanded.get(token, token)
+    tag = {"image": "<image>", "audio": "<audio>"}[kind]
+    lf_msgs = template.mm_plugin.process_messages(
+        [dict(m) for m in row["messages"]], [media[0]] if kind == "image" else [], [],
+        [media[0]] if kind == "audio" else [], processor)
+    assert tag not in lf_msgs[0]["content"] or tag == token
+    expected = lf_msgs[0]["content"].count(token)
+    token_id = tokenizer.convert_tokens_to_ids(token)
+    assert expected > 1 and ex["input_ids"].count(token_id) == expected
+    from llamafactory.data.collator import MultiModalDataCollatorForSeq2Seq
+
+    collator = MultiModalDataCollatorForSeq2Seq(tokenizer=tokenizer, template=template, processor=processor,
+                                                model=None, label_pad_token_id=IGNORE)
+    batch = collator([dict(ex)])
+    assert ("pixel_values" if kind == "image" else "input_features") in batch

@@ -127,11 +127,13 @@ def encode_with_media(
     conv: Conversation,
     sample: Sample,
     media: dict[str, list[Any]],
+    call_kwargs: Optional[dict[str, Any]] = None,
 ) -> list[Encoded]:
     """The training examples of one conversation with media (see the module docstring).
 
     ``encoder`` renders with the processor's chat template; ``media``: per kind (``images``,
-    ``videos``, ``audios``) the media in order, already as LF hands them to the processor.
+    ``videos``, ``audios``) the media in order, already as LF hands them to the processor; ``call_kwargs``:
+    further processor arguments that make it compute what LF's plugin computes (e.g. InternVL's tiling).
     """
     placeholders = placeholder_ids(processor)
     total = media_counts(conv.messages)
@@ -147,7 +149,7 @@ def encode_with_media(
     for ex in encoder.examples(conv, sample):
         last = conv.assistant_indices[max(ex.turns)]
         counts = media_counts(conv.messages[: last + 1])
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = dict(call_kwargs or {})
         if counts["image"]:
             kwargs["images"] = list(media.get("images", []))[: counts["image"]]
         if counts["video"]:
