@@ -19,6 +19,8 @@ import pytest
 from processor_fixtures import (
     FAMILIES,
     INTERNVL,
+    LLAVA,
+    LLAVA_NEXT,
     QWEN2_5_VL,
     QWEN3_VL,
     processor_dir,
@@ -176,6 +178,8 @@ def test_unsupported_processor_is_refused_naming_it_and_the_fix(lf):  # noqa: F8
 FAMILY_CASES = {
     QWEN3_VL: ("Qwen3VLPlugin", "image", {}),
     INTERNVL: ("InternVLPlugin", "image", {"crop_to_patches": False}),
+    LLAVA_NEXT: ("LlavaNextPlugin", "image", {}),
+    LLAVA: ("LlavaPlugin", "image", {}),
 }
 
 

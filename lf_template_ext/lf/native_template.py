@@ -113,6 +113,8 @@ MEDIA_PLUGINS = {
     "Qwen2_5_VLProcessor": "qwen2_vl",
     "Qwen3VLProcessor": "qwen3_vl",  # qwen3_vl and qwen3_vl_nothink share the plugin (Qwen3VLPlugin)
     "InternVLProcessor": "intern_vl",
+    "LlavaNextProcessor": "llava_next",
+    "LlavaProcessor": "llava",
 }
 
 
@@ -202,6 +204,9 @@ def encode_media_conversation(dataset_processor: Any, messages: Any, system: Any
     encoder = native.encoder_for(tokenizer, template, compat.native_helpers(), dataset_processor.data_args,
                                  chat_template=jinja)
     conv = native.conversation(template, messages, system, tools, media_parts=True)
+    for m in conv.messages:  # every content as parts, as engines send a request with media (LLaVA's templates
+        if isinstance(m.get("content"), str):  # read ``content[i].text``: a string renders nothing or fails)
+            m["content"] = [{"type": "text", "text": m["content"]}]
     return encoder, encode_with_media(
         encoder, hf, conv, sample, {"images": reg.images, "videos": reg.videos, "audios": reg.audios},
         processor_kwargs(hf),
