@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from processor_fixtures import (
     FAMILIES,
+    GEMMA3,
     INTERNVL,
     LLAVA,
     LLAVA_NEXT,
@@ -156,6 +157,12 @@ def test_align_moves_spans_with_their_runs_and_refuses_anything_else():
         align([1, 2, P, 3, 4], [1, 2, P, P, 3, 5], {P})
     with pytest.raises(MediaAlignmentError):  # extra ids at the end
         align([1, P, 3], [1, P, P, 3, 7], {P})
+    # slack 1 (Gemma-3): the token on each side of a placeholder may be retokenized; it joins the expansion
+    assert align([1, 2, P, 3, 4], [1, 5, P, P, 6, 4], {P}, slack=1) == ([0, 1, 1, 1, 5], [1, 5, 5, 5, 6])
+    with pytest.raises(MediaAlignmentError):
+        align([1, 2, P, 3, 4], [1, 5, P, P, 6, 4], {P})
+    with pytest.raises(MediaAlignmentError):  # slack never reaches further than its tokens
+        align([1, 2, P, 3, 4], [1, 5, P, P, 6, 7], {P}, slack=1)
 
 
 def test_unsupported_processor_is_refused_naming_it_and_the_fix(lf):  # noqa: F811
@@ -180,6 +187,7 @@ FAMILY_CASES = {
     INTERNVL: ("InternVLPlugin", "image", {"crop_to_patches": False}),
     LLAVA_NEXT: ("LlavaNextPlugin", "image", {}),
     LLAVA: ("LlavaPlugin", "image", {}),
+    GEMMA3: ("Gemma3Plugin", "image", {}),
 }
 
 

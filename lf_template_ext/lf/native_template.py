@@ -115,7 +115,12 @@ MEDIA_PLUGINS = {
     "InternVLProcessor": "intern_vl",
     "LlavaNextProcessor": "llava_next",
     "LlavaProcessor": "llava",
+    "Gemma3Processor": "gemma3",
 }
+
+#: processor class -> how many text tokens next to a placeholder its expansion may retokenize (``native.media.align``):
+#: Gemma-3's processor writes ``\n\n`` around every image's tokens, which merges with the rendering's newline
+ALIGN_SLACK = {"Gemma3Processor": 1}
 
 
 def processor_kwargs(processor: Any) -> dict:
@@ -209,5 +214,5 @@ def encode_media_conversation(dataset_processor: Any, messages: Any, system: Any
             m["content"] = [{"type": "text", "text": m["content"]}]
     return encoder, encode_with_media(
         encoder, hf, conv, sample, {"images": reg.images, "videos": reg.videos, "audios": reg.audios},
-        processor_kwargs(hf),
+        processor_kwargs(hf), ALIGN_SLACK.get(type(hf).__name__, 0),
     )
