@@ -23,6 +23,7 @@ from processor_fixtures import (
     LLAVA,
     LLAVA_NEXT,
     QWEN2_5_VL,
+    QWEN2_AUDIO,
     QWEN3_VL,
     processor_dir,
 )
@@ -241,3 +242,48 @@ def test_native_media_per_family(lf, tmp_path, name):  # noqa: F811
                                                 model=None, label_pad_token_id=IGNORE)
     batch = collator([dict(ex)])
     assert ("pixel_values" if kind == "image" else "input_features") in batch
+
+
+def test_native_media_audio_qwen2_audio(lf, tmp_path):  # noqa: F811
+    """Qwen2-Audio through LF's own ``SupervisedDatasetProcessor`` with an audio array (LF reads audio files with
+    ``torchaudio.load``, which needs torchcodec, not in the test env; an array is what that read returns): ids ==
+    the processor's ids for its own chat template, labels on the answer, as many ``<|AUDIO|>`` as LF's plugin puts
+    in, and LF's collator computes the audio features."""
+    import numpy as np
+    from llamafactory.data.collator import MultiModalDataCollatorForSeq2Seq
+    from llamafactory.data.processor.supervised import SupervisedDatasetProcessor
+    from llamafactory.model import load_tokenizer
+
+    from lf_template_ext.model.messages import lf_text_to_parts
+
+    model = processor_dir(QWEN2_AUDIO, tmp_path / "model")
+    args = dict(model_name_or_path=str(model), stage="sft", do_train=True, finetuning_type="full", template="native",
+                dataset="unused", cutoff_len=8192, output_dir=str(tmp_path / "out"), report_to="none")
+    model_args, data_args, _, _, _ = lf["args"](args)
+    module = load_tokenizer(model_args)
+    tokenizer, processor = module["tokenizer"], module["processor"]
+    template = lf["fix"](tokenizer, data_args)
+    assert type(template.mm_plugin).__name__ == "Qwen2AudioPlugin"
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(8000) / 16000)).astype(np.float32)  # 0.5 s at 16 kHz
+    prompt = [{"role": "user", "content": "<audio>What is this sound?"}]
+    response = [{"role": "assistant", "content": "A tone."}]
+    batch = {"_prompt": [prompt], "_response": [response], "_system": [""], "_tools": [""],
+             "_images": [None], "_videos": [None], "_audios": [[tone]]}
+    dp = SupervisedDatasetProcessor(template=template, tokenizer=tokenizer, processor=processor, data_args=data_args)
+    out = dp.preprocess_dataset(batch)
+    assert len(out["input_ids"]) == 1
+    ids, labels = out["input_ids"][0], out["labels"][0]
+    msgs = [{"role": m["role"], "content": lf_text_to_parts(m["content"])} for m in prompt + response]
+    text = processor.apply_chat_template(msgs, tokenize=False)
+    want = processor(text=[text], audio=[tone], sampling_rate=16000, add_special_tokens=False)["input_ids"][0]
+    assert ids == [int(i) for i in want]
+    runs = label_runs(tokenizer, ids, labels)
+    assert len(runs) == 1 and runs[0].startswith("A tone.")
+    lf_msgs = template.mm_plugin.process_messages([dict(m) for m in prompt], [], [], [tone], processor)
+    audio = tokenizer.convert_tokens_to_ids("<|AUDIO|>")
+    assert ids.count(audio) == lf_msgs[0]["content"].count("<|AUDIO|>") > 1
+    collator = MultiModalDataCollatorForSeq2Seq(tokenizer=tokenizer, template=template, processor=processor,
+                                                model=None, label_pad_token_id=IGNORE)
+    features = collator([{"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels,
+                          "images": [], "videos": [], "audios": [tone]}])
+    assert "input_features" in features

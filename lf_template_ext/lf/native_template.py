@@ -116,6 +116,7 @@ MEDIA_PLUGINS = {
     "LlavaNextProcessor": "llava_next",
     "LlavaProcessor": "llava",
     "Gemma3Processor": "gemma3",
+    "Qwen2AudioProcessor": "qwen2_audio",
 }
 
 #: processor class -> how many text tokens next to a placeholder its expansion may retokenize (``native.media.align``):
