@@ -107,11 +107,36 @@ def register() -> None:
 
 #: the model's processor class -> the LF template whose ``mm_plugin`` computes its pixel values in LF's
 #: collator (native mode with media, ``native.media``). Only families verified end to end are listed
-#: (tests/test_native_media.py: Qwen2.5-VL; Qwen2-VL shares its processor and LF plugin).
+#: (tests/test_native_media.py, one processor fixture each; Qwen2-VL shares Qwen2.5-VL's LF plugin).
 MEDIA_PLUGINS = {
     "Qwen2VLProcessor": "qwen2_vl",
     "Qwen2_5_VLProcessor": "qwen2_vl",
+    "Qwen3VLProcessor": "qwen3_vl",  # qwen3_vl and qwen3_vl_nothink share the plugin (Qwen3VLPlugin)
+    "InternVLProcessor": "intern_vl",
+    "LlavaNextProcessor": "llava_next",
+    "LlavaProcessor": "llava",
+    "Gemma3Processor": "gemma3",
+    "Qwen2AudioProcessor": "qwen2_audio",
 }
+
+#: processor class -> how many text tokens next to a placeholder its expansion may retokenize (``native.media.align``):
+#: Gemma-3's processor writes ``\n\n`` around every image's tokens, which merges with the rendering's newline
+ALIGN_SLACK = {"Gemma3Processor": 1}
+
+
+def processor_kwargs(processor: Any) -> dict:
+    """What the processor call needs besides text and media to make the ids of the pixel values LF's plugin makes.
+
+    InternVL: transformers' ``InternVLProcessor`` tiles an image per call (``crop_to_patches`` of its image
+    processor), LF's ``InternVLPlugin`` only when the model arguments set ``crop_to_patches`` (then up to 12
+    tiles, at least 1): the call gets the same setting, so the number of ``<IMG_CONTEXT>`` tokens is that of LF's
+    tiles.
+    """
+    if type(processor).__name__ == "InternVLProcessor":
+        if getattr(processor, "crop_to_patches", False):
+            return {"crop_to_patches": True, "max_patches": 12, "min_patches": 1}
+        return {"crop_to_patches": False}
+    return {}
 
 
 def processor_class_of(model_dir: Optional[str]) -> Optional[str]:
@@ -185,6 +210,10 @@ def encode_media_conversation(dataset_processor: Any, messages: Any, system: Any
     encoder = native.encoder_for(tokenizer, template, compat.native_helpers(), dataset_processor.data_args,
                                  chat_template=jinja)
     conv = native.conversation(template, messages, system, tools, media_parts=True)
+    for m in conv.messages:  # every content as parts, as engines send a request with media (LLaVA's templates
+        if isinstance(m.get("content"), str):  # read ``content[i].text``: a string renders nothing or fails)
+            m["content"] = [{"type": "text", "text": m["content"]}]
     return encoder, encode_with_media(
-        encoder, hf, conv, sample, {"images": reg.images, "videos": reg.videos, "audios": reg.audios}
+        encoder, hf, conv, sample, {"images": reg.images, "videos": reg.videos, "audios": reg.audios},
+        processor_kwargs(hf), ALIGN_SLACK.get(type(hf).__name__, 0),
     )

@@ -53,14 +53,16 @@ def media_counts(messages: Sequence[dict[str, Any]]) -> dict[str, int]:
 
 
 def placeholder_ids(processor: Any) -> set[int]:
-    """The ids the processor expands (its ``image_token``/``video_token``/``audio_token``)."""
+    """The ids the processor expands (its ``image_token``/``video_token``/``audio_token``, and ``boi_token``:
+    Gemma-3's template emits ``<start_of_image>``, which its processor replaces by the image's whole sequence)."""
     tok = processor.tokenizer
     ids: set[int] = set()
     for kind in KINDS:
         pid = getattr(processor, f"{kind}_token_id", None)
         if isinstance(pid, int):
             ids.add(pid)
-        token = getattr(processor, f"{kind}_token", None)
+    for name in [f"{kind}_token" for kind in KINDS] + ["boi_token"]:
+        token = getattr(processor, name, None)
         if isinstance(token, str) and token:
             i = tok.convert_tokens_to_ids(token)
             if isinstance(i, int) and i != tok.unk_token_id:
@@ -76,45 +78,58 @@ def _find(haystack: Sequence[int], needle: Sequence[int], start: int) -> int:
     return -1
 
 
-def align(text_ids: Sequence[int], full_ids: Sequence[int], placeholders: set[int]) -> tuple[list[int], list[int]]:
+def align(
+    text_ids: Sequence[int], full_ids: Sequence[int], placeholders: set[int], slack: int = 0
+) -> tuple[list[int], list[int]]:
     """For every text token ``i``: where it starts and ends in the processor's ids.
 
     A placeholder token maps to the whole expansion that replaced it (the ids between its
     neighbouring runs). Raises :class:`MediaAlignmentError` when the runs between placeholders are
     not found in order, or the processor's ids begin or end differently.
+
+    ``slack``: how many tokens of a run next to a placeholder the processor may retokenize, because its
+    expansion brings text of its own (Gemma-3 wraps every image in ``\n\n``, which merges with a
+    neighbouring newline). Such tokens join the placeholder's expansion (their ``starts``/``ends`` are the
+    expansion's), and :func:`encode_with_media` refuses a trained span that reaches one.
     """
     n = len(text_ids)
     starts, ends = [0] * n, [0] * n
     cursor = 0  # next unmatched position in full_ids
     i = 0
-    pending: list[int] = []  # placeholder tokens whose expansion ends where the next run starts
+    pending: list[int] = []  # placeholder (and slack) tokens whose expansion ends where the next run starts
+    media = 0  # placeholders among pending
     while i < n:
         if text_ids[i] in placeholders:
             pending.append(i)
+            media += 1
             i += 1
             continue
         j = i
         while j < n and text_ids[j] not in placeholders:
             j += 1
-        run = text_ids[i:j]
+        ci = i + (slack if pending and j - i > slack else 0)
+        cj = j - (slack if j < n and j - ci > slack else 0)
+        pending.extend(range(i, ci))
+        run = text_ids[ci:cj]
         p = cursor if not pending else _find(full_ids, run, cursor + 1)
         if p < 0 or list(full_ids[p : p + len(run)]) != list(run):
             raise MediaAlignmentError(
                 f"the processor's ids do not contain the rendering's text between media placeholders (tokens {i}-{j})"
             )
-        if len(pending) > 1:
+        if media > 1:
             raise MediaAlignmentError("adjacent media placeholders: their expansions cannot be told apart")
         for k in pending:
             starts[k], ends[k] = cursor, p
-        pending = []
+        pending, media = list(range(cj, j)), 0
         for o in range(len(run)):
-            starts[i + o], ends[i + o] = p + o, p + o + 1
+            starts[ci + o], ends[ci + o] = p + o, p + o + 1
         cursor = p + len(run)
         i = j
     if pending:
-        if len(pending) > 1:
+        if media > 1:
             raise MediaAlignmentError("adjacent media placeholders: their expansions cannot be told apart")
-        starts[pending[0]], ends[pending[0]] = cursor, len(full_ids)
+        for k in pending:
+            starts[k], ends[k] = cursor, len(full_ids)
         cursor = len(full_ids)
     if cursor != len(full_ids):
         raise MediaAlignmentError("the processor's ids continue after the rendering's last token")
@@ -127,11 +142,15 @@ def encode_with_media(
     conv: Conversation,
     sample: Sample,
     media: dict[str, list[Any]],
+    call_kwargs: Optional[dict[str, Any]] = None,
+    slack: int = 0,
 ) -> list[Encoded]:
     """The training examples of one conversation with media (see the module docstring).
 
     ``encoder`` renders with the processor's chat template; ``media``: per kind (``images``,
-    ``videos``, ``audios``) the media in order, already as LF hands them to the processor.
+    ``videos``, ``audios``) the media in order, already as LF hands them to the processor; ``call_kwargs``:
+    further processor arguments that make it compute what LF's plugin computes (e.g. InternVL's tiling);
+    ``slack``: see :func:`align`.
     """
     placeholders = placeholder_ids(processor)
     total = media_counts(conv.messages)
@@ -147,7 +166,7 @@ def encode_with_media(
     for ex in encoder.examples(conv, sample):
         last = conv.assistant_indices[max(ex.turns)]
         counts = media_counts(conv.messages[: last + 1])
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = dict(call_kwargs or {})
         if counts["image"]:
             kwargs["images"] = list(media.get("images", []))[: counts["image"]]
         if counts["video"]:
@@ -165,12 +184,15 @@ def encode_with_media(
         ids = result["input_ids"][0]
         full_ids = [int(t) for t in (ids.tolist() if hasattr(ids, "tolist") else ids)]
         try:
-            starts, ends = align(text_ids, full_ids, placeholders)
+            starts, ends = align(text_ids, full_ids, placeholders, slack)
         except MediaAlignmentError as e:
             raise encoder.fail(sample, str(e), "train this model with LF's own template") from e
         ranges = []
         for span in ex.spans:
             a, b = to_tokens(span)
+            if any(text_ids[k] in placeholders or ends[k] - starts[k] != 1 for k in range(a, min(b, len(text_ids)))):
+                raise encoder.fail(sample, "a trained span reaches text the processor retokenized next to a medium",
+                                   "train this model with LF's own template")
             ranges.append((starts[a] if a < len(starts) else len(full_ids), ends[b - 1] if b > a else
                            (starts[a] if a < len(starts) else len(full_ids))))
         data, ignore = encoder.data, encoder.ignore_index
